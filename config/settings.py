@@ -171,12 +171,24 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_BROKER_DIR / "control"),
         "processed_folder": str(_BROKER_DIR / "processed"),
         "store_processed": False,
+        # Seconds between two looks at the queue folder (kombu's default of
+        # 1 s adds up to a second to every task; a listdir is cheap).
+        "polling_interval": 0.2,
     }
+    # kombu does not create these folders itself: a first worker or web
+    # process on a fresh clone would fail on a missing directory.
+    for _folder in ("queue", "control", "processed"):
+        (_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     _default_result_backend = f"file://{VAR_DIR / 'celery-results'}"
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
     _default_result_backend = CELERY_BROKER_URL
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", _default_result_backend)
+if CELERY_RESULT_BACKEND.startswith("file://"):
+    # Celery's file result backend refuses to start on a missing folder.
+    Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(
+        parents=True, exist_ok=True
+    )
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
