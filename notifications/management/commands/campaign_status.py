@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from notifications.models import Campaign
+from notifications.selectors import campaign_status
+
+_COLUMNS = ("targeted", "queued", "sent", "failed", "delivered", "bounced")
+
+
+def _find(ref: str) -> Campaign:
+    campaign = Campaign.objects.filter(name=ref).first()
+    if campaign is None and ref.isdigit():
+        campaign = Campaign.objects.filter(pk=int(ref)).first()
+    if campaign is None:
+        raise CommandError(f"No campaign with id or name {ref!r}")
+    return campaign
+
+
+class Command(BaseCommand):
+    help = "Progress of a campaign (CAMPAIGN: id or name); --json for scripts."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("campaign")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args: object, **options: object) -> None:
+        status = campaign_status(_find(options["campaign"]))
+        if options["json"]:
+            self.stdout.write(json.dumps(status, ensure_ascii=False, indent=2))
+            return
+        self.stdout.write(
+            f"{status['name']} (#{status['id']}, ref {status['reference']}): "
+            f"{status['status']}, deadline {status['deadline']}"
+        )
+        self.stdout.write(
+            f"Audience {status['audience']}, acknowledged {status['acknowledged']}"
+        )
+        header = f"{'step':<15} {'status':<12} {'due':<26}" + "".join(
+            f"{c:>10}" for c in _COLUMNS
+        )
+        self.stdout.write(header)
+        for step in status["steps"]:
+            self.stdout.write(
+                f"{step['kind']:<15} {step['status']:<12} {step['due'] or '-':<26}"
+                + "".join(f"{step[c]:>10}" for c in _COLUMNS)
+            )

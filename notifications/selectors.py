@@ -1,0 +1,153 @@
+"""Functions that read the campaign domain (audience, status figures)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Q, QuerySet
+
+from employees.models import Employee
+from notifications.models import (
+    Campaign,
+    Delivery,
+    DeliveryStatus,
+    Recipient,
+    Step,
+    StepKind,
+)
+
+# How Delivery statuses add up in the figures the DPO reads. A bounced or
+# delivered message was sent, so "sent" counts everything that left us.
+_LEFT_US = {
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.BOUNCED,
+    DeliveryStatus.DEFERRED,
+    DeliveryStatus.COMPLAINED,
+}
+_FIGURES: dict[str, set[str]] = {
+    "queued": {DeliveryStatus.QUEUED, DeliveryStatus.SENDING},
+    "sent": _LEFT_US,
+    "failed": {DeliveryStatus.FAILED, DeliveryStatus.REJECTED},
+    "delivered": {DeliveryStatus.DELIVERED},
+    "bounced": {DeliveryStatus.BOUNCED, DeliveryStatus.COMPLAINED},
+    "skipped": {DeliveryStatus.SKIPPED},
+}
+
+
+def _clean(values: Iterable[str] | None) -> list[str]:
+    return [v.strip() for v in values or [] if v and v.strip()]
+
+
+def audience_filter(
+    *,
+    departments: Iterable[str] | None = None,
+    countries: Iterable[str] | None = None,
+    languages: Iterable[str] | None = None,
+) -> QuerySet[Employee]:
+    """Active employees, narrowed by each non-empty list (case-insensitive)."""
+    qs = Employee.objects.filter(is_active=True)
+    for field, values in (
+        ("department", _clean(departments)),
+        ("country", _clean(countries)),
+        ("language", _clean(languages)),
+    ):
+        if values:
+            match = Q()
+            for value in values:
+                match |= Q(**{f"{field}__iexact": value})
+            qs = qs.filter(match)
+    return qs
+
+
+def campaign_audience(campaign: Campaign) -> QuerySet[Employee]:
+    return audience_filter(
+        departments=campaign.departments,
+        countries=campaign.countries,
+        languages=campaign.languages,
+    )
+
+
+def audience_languages(campaign: Campaign) -> list[str]:
+    return sorted(
+        set(campaign_audience(campaign).values_list("language", flat=True).distinct())
+    )
+
+
+def audience_choices() -> dict[str, list[str]]:
+    """Distinct departments and countries of active staff, for the admin."""
+    active = Employee.objects.filter(is_active=True)
+    return {
+        field: sorted(
+            v
+            for v in active.values_list(field, flat=True).distinct()
+            if v  # blank is not a choice
+        )
+        for field in ("department", "country")
+    }
+
+
+def _step_targeted_estimate(step: Step, campaign: Campaign) -> int:
+    """How many a step not dispatched yet would reach today."""
+    recipients = Recipient.objects.filter(campaign=campaign, employee__is_active=True)
+    if step.kind == StepKind.FIRST:
+        return recipients.count() or campaign_audience(campaign).count()
+    pending = recipients.filter(acknowledged_at__isnull=True)
+    if step.kind == StepKind.MANAGER_DIGEST:
+        return (
+            pending.filter(employee__manager__is_active=True)
+            .values("employee__manager")
+            .distinct()
+            .count()
+        )
+    return pending.count()
+
+
+def campaign_status(campaign: Campaign) -> dict:
+    """The figures of `campaign_status --json` and the admin's summary.
+
+    Per step, ``targeted`` is the number of Delivery rows once the step was
+    dispatched, and today's estimate before.
+    """
+    rows = (
+        Delivery.objects.filter(step__campaign=campaign)
+        .values_list("step_id", "status")
+        .annotate(n=Count("id"))
+    )
+    per_step: dict[int, Counter] = {}
+    for step_id, status, n in rows:
+        per_step.setdefault(step_id, Counter())[status] += n
+    tz = ZoneInfo(campaign.time_zone)
+    recipients = Recipient.objects.filter(campaign=campaign)
+    enrolled = recipients.count()
+    steps = []
+    for step in campaign.steps.order_by("due_at", "id"):
+        counts = per_step.get(step.id, Counter())
+        total = sum(counts.values())
+        figures = {
+            name: sum(counts[s] for s in statuses)
+            for name, statuses in _FIGURES.items()
+        }
+        steps.append(
+            {
+                "id": step.id,
+                "kind": step.kind,
+                "status": step.status,
+                "due": step.due_at.astimezone(tz).isoformat() if step.due_at else None,
+                "targeted": total or _step_targeted_estimate(step, campaign),
+                **figures,
+            }
+        )
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "reference": campaign.reference,
+        "status": campaign.status,
+        "deadline": campaign.deadline.astimezone(tz).isoformat(),
+        "audience": enrolled or campaign_audience(campaign).count(),
+        "enrolled": enrolled,
+        "acknowledged": recipients.filter(acknowledged_at__isnull=False).count(),
+        "steps": steps,
+    }

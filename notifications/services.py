@@ -1,0 +1,521 @@
+"""Functions that write the campaign domain.
+
+Admin actions, management commands and the dispatcher call these; each state
+change is a conditional UPDATE (``WHERE status IN …``) so a double click, two
+admins or a repeated task change the campaign once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import get_connection
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from notifications import content as content_mod
+from notifications import scheduling
+from notifications.library import TEMPLATES
+from notifications.models import (
+    Campaign,
+    CampaignContent,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Recipient,
+    Step,
+    StepKind,
+    StepStatus,
+)
+from notifications.selectors import audience_languages, campaign_audience
+from notifications.tokens import token_from_seed, token_hash, token_seed_new
+
+logger = logging.getLogger(__name__)
+
+ENROL_BATCH_SIZE = 1000
+_LAUNCHED = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
+
+
+class CampaignError(ValidationError):
+    """A refused state change; ``messages`` holds the reasons for the user."""
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    enabled: bool = True
+    start: time = time(9, 0)
+    end: time = time(17, 0)
+
+    @classmethod
+    def parse(cls, text: str) -> WindowSpec:
+        """``HH:MM-HH:MM`` or ``always``."""
+        if text.strip().lower() == "always":
+            return cls(enabled=False)
+        try:
+            start, end = (time.fromisoformat(p.strip()) for p in text.split("-"))
+        except ValueError as exc:
+            raise ValidationError(
+                _("Send window must be HH:MM-HH:MM or “always”, not %(text)s.")
+                % {"text": text}
+            ) from exc
+        if start >= end:
+            raise ValidationError(_("The send window must open before it closes."))
+        return cls(enabled=True, start=start, end=end)
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or timezone.now()
+
+
+def _transition(
+    campaign: Campaign, *, allowed: tuple[str, ...], to: str, **fields: object
+) -> bool:
+    changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
+        status=to, updated_at=timezone.now(), **fields
+    )
+    campaign.refresh_from_db()
+    return changed == 1
+
+
+# --- Steps -----------------------------------------------------------------
+
+
+def _step_plan(campaign: Campaign, step: Step, now: datetime) -> scheduling.StepPlan:
+    return scheduling.step_plan(
+        kind=step.kind,
+        nominal=scheduling.step_nominal_time(
+            offset_days=step.offset_days,
+            at=step.at,
+            deadline=campaign.deadline,
+            tz=ZoneInfo(campaign.time_zone),
+        ),
+        deadline=campaign.deadline,
+        window=scheduling.window_for(campaign),
+        now=now,
+    )
+
+
+def steps_default(*, campaign: Campaign) -> list[Step]:
+    steps = [
+        Step(campaign=campaign, kind=kind, offset_days=days)
+        for kind, days in scheduling.DEFAULT_CADENCE
+    ]
+    return Step.objects.bulk_create(steps)
+
+
+def steps_plan(*, campaign: Campaign, now: datetime | None = None) -> list[Step]:
+    """Recompute every pending step's due time and status (launch, edits)."""
+    now = _now(now)
+    steps = list(campaign.steps.filter(status=StepStatus.PENDING))
+    for step in steps:
+        plan = _step_plan(campaign, step, now)
+        step.due_at, step.status, step.status_reason = (
+            plan.due_at,
+            plan.status,
+            plan.reason,
+        )
+    Step.objects.bulk_update(steps, ["due_at", "status", "status_reason"])
+    return steps
+
+
+def steps_preview(*, campaign: Campaign, now: datetime | None = None) -> None:
+    """Fill due_at of a draft's steps without changing their status."""
+    steps = list(campaign.steps.all())
+    for step in steps:
+        step.due_at = _step_plan(campaign, step, _now(now)).due_at
+    Step.objects.bulk_update(steps, ["due_at"])
+
+
+# --- Content ---------------------------------------------------------------
+
+
+def content_save(
+    *,
+    campaign: Campaign,
+    language: str,
+    fields: dict[str, str],
+    user: object | None = None,
+) -> CampaignContent:
+    """Save one language's text; after launch a change is a new version.
+
+    Before launch nobody received anything, so the draft's row is edited in
+    place. After launch the current row is frozen (deliveries point at it) and
+    a new version becomes current. Saving identical text changes nothing.
+    """
+    content_mod.content_validate(fields)
+    values = {name: fields.get(name) or "" for name in content_mod.CONTENT_FIELDS}
+    digest = content_mod.content_sha256(language=language, fields=values)
+    with transaction.atomic():
+        current = (
+            CampaignContent.objects.select_for_update()
+            .filter(campaign=campaign, language=language, is_current=True)
+            .first()
+        )
+        if current and current.sha256 == digest:
+            return current
+        if current and campaign.status == CampaignStatus.DRAFT:
+            for name, value in values.items():
+                setattr(current, name, value)
+            current.sha256 = digest
+            current.save()
+            return current
+        version = 1
+        if current:
+            version = current.version + 1
+            CampaignContent.objects.filter(pk=current.pk).update(is_current=False)
+        return CampaignContent.objects.create(
+            campaign=campaign,
+            language=language,
+            version=version,
+            sha256=digest,
+            is_current=True,
+            created_by=user if getattr(user, "pk", None) else None,
+            **values,
+        )
+
+
+# --- Creation --------------------------------------------------------------
+
+
+def campaign_create(
+    *,
+    name: str,
+    deadline: datetime,
+    template: str = "",
+    departments: list[str] | None = None,
+    countries: list[str] | None = None,
+    languages: list[str] | None = None,
+    window: WindowSpec | None = None,
+    from_email: str = "",
+    reply_to: str = "",
+    dpo_contact: str = "",
+    time_zone: str = "",
+    created_by: object | None = None,
+) -> Campaign:
+    """A draft campaign with the default cadence, from a template if given."""
+    if template and template not in TEMPLATES:
+        raise ValidationError(
+            _("Unknown template %(template)s. Available: %(available)s.")
+            % {"template": template, "available": ", ".join(TEMPLATES)}
+        )
+    if Campaign.objects.filter(name=name).exists():
+        raise ValidationError(
+            _("A campaign named %(name)s already exists.") % {"name": name}
+        )
+    window = window or WindowSpec()
+    source = TEMPLATES.get(template)
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            name=name,
+            deadline=deadline,
+            template=template,
+            departments=departments or [],
+            countries=countries or [],
+            languages=languages or [],
+            window_enabled=window.enabled,
+            window_start=window.start,
+            window_end=window.end,
+            from_email=from_email,
+            reply_to=reply_to,
+            dpo_contact=dpo_contact,
+            time_zone=time_zone or settings.TIME_ZONE,
+            asks_answer=source.asks_answer if source else False,
+            answer_choices=list(source.answer_choices) if source else [],
+            created_by=created_by if getattr(created_by, "pk", None) else None,
+        )
+        steps_default(campaign=campaign)
+        steps_preview(campaign=campaign)
+        if source:
+            template_apply(campaign=campaign, template=template, user=created_by)
+    return campaign
+
+
+def template_apply(
+    *, campaign: Campaign, template: str, user: object | None = None
+) -> None:
+    source = TEMPLATES[template]
+    for language, fields in source.contents.items():
+        content_save(campaign=campaign, language=language, fields=fields, user=user)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        template=template,
+        asks_answer=source.asks_answer,
+        answer_choices=list(source.answer_choices),
+    )
+    campaign.refresh_from_db()
+
+
+# --- Launch ----------------------------------------------------------------
+
+
+def campaign_launch_problems(
+    *, campaign: Campaign, now: datetime | None = None
+) -> list[str]:
+    """Why launching now would be refused; empty when it can go."""
+    now = _now(now)
+    problems: list[str] = []
+    current = {c.language: c for c in campaign.contents.filter(is_current=True)}
+    if not current:
+        problems.append(_("The campaign has no message content."))
+    elif settings.LANGUAGE_CODE not in current:
+        for language in audience_languages(campaign):
+            if language not in current:
+                problems.append(
+                    _(
+                        "Employees speak %(language)s but there is no content in it "
+                        "nor in the default language (%(default)s)."
+                    )
+                    % {"language": language, "default": settings.LANGUAGE_CODE}
+                )
+    for content in current.values():
+        fields = {name: getattr(content, name) for name in content_mod.CONTENT_FIELDS}
+        for field, errors in content_mod.content_errors(fields).items():
+            problems.extend(f"[{content.language}] {field}: {e}" for e in errors)
+    if not campaign_audience(campaign).exists():
+        problems.append(_("No active employee matches the audience."))
+    if campaign.deadline <= now:
+        problems.append(_("The deadline has passed."))
+    first = campaign.steps.filter(kind=StepKind.FIRST).first()
+    if first is None:
+        problems.append(_("The campaign has no first-message step."))
+    elif campaign.deadline > now:
+        tz = ZoneInfo(campaign.time_zone)
+        plan = _step_plan(campaign, first, now)
+        if plan.status == StepStatus.MISSED:
+            problems.append(
+                _(
+                    "The first message could not go out before the deadline "
+                    "(next send-window opening: %(due)s)."
+                )
+                % {"due": plan.due_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")}
+            )
+    return problems
+
+
+def campaign_launch(
+    *, campaign: Campaign, user: object | None = None, now: datetime | None = None
+) -> int:
+    """Plan the steps, enrol the audience, move draft → scheduled.
+
+    Returns the number of recipients enrolled. Raises CampaignError with the
+    reasons when refused.
+    """
+    now = _now(now)
+    problems = campaign_launch_problems(campaign=campaign, now=now)
+    if problems:
+        raise CampaignError(problems)
+    with transaction.atomic():
+        if not _transition(
+            campaign,
+            allowed=(CampaignStatus.DRAFT,),
+            to=CampaignStatus.SCHEDULED,
+            launched_at=now,
+        ):
+            raise CampaignError(
+                [
+                    _("Only a draft can be launched (this one is %(status)s).")
+                    % {"status": campaign.get_status_display()}
+                ]
+            )
+        steps_plan(campaign=campaign, now=now)
+        enrolled = campaign_enrol_new(campaign)
+    logger.info("campaign %s launched, %s recipients", campaign.pk, enrolled)
+    return enrolled
+
+
+def campaign_enrol_new(campaign: Campaign) -> int:
+    """Enrol active audience members not yet recipients; returns how many.
+
+    Called at launch and by the dispatcher before each step, so employees
+    added to the directory after launch join at the next step. Bulk inserts
+    with ON CONFLICT DO NOTHING: two dispatchers enrolling at once are safe.
+    """
+    if campaign.status not in (*_LAUNCHED, CampaignStatus.DRAFT):
+        return 0
+    missing = (
+        campaign_audience(campaign)
+        .exclude(recipients__campaign=campaign)
+        .values_list("id", "email", "language", "first_name", "last_name")
+    )
+    created = 0
+    batch: list[Recipient] = []
+    for employee_id, email, language, first_name, last_name in missing.iterator(
+        chunk_size=ENROL_BATCH_SIZE
+    ):
+        seed = token_seed_new()
+        batch.append(
+            Recipient(
+                campaign=campaign,
+                employee_id=employee_id,
+                email=email,
+                language=language,
+                first_name=first_name,
+                last_name=last_name,
+                token_seed=seed,
+                token_hash=token_hash(token_from_seed(seed)),
+            )
+        )
+        if len(batch) >= ENROL_BATCH_SIZE:
+            created += _insert_recipients(batch)
+            batch = []
+    if batch:
+        created += _insert_recipients(batch)
+    return created
+
+
+def _insert_recipients(batch: list[Recipient]) -> int:
+    Recipient.objects.bulk_create(batch, ignore_conflicts=True)
+    return len(batch)
+
+
+def recipient_token(recipient: Recipient) -> str:
+    """The clear token of a recipient's personal link."""
+    return token_from_seed(recipient.token_seed)
+
+
+# --- Lifecycle ---------------------------------------------------------------
+
+
+def campaign_pause(*, campaign: Campaign, now: datetime | None = None) -> bool:
+    return _transition(
+        campaign,
+        allowed=(CampaignStatus.SCHEDULED, CampaignStatus.RUNNING),
+        to=CampaignStatus.PAUSED,
+        paused_at=_now(now),
+    )
+
+
+def campaign_resume(*, campaign: Campaign) -> bool:
+    """Paused → running if a step went out already, else scheduled.
+
+    Steps whose time came during the pause go at the dispatcher's next tick
+    inside the window; those that can no longer go before the deadline are
+    reported missed by the dispatcher.
+    """
+    started = campaign.steps.exclude(
+        status__in=(StepStatus.PENDING, StepStatus.SKIPPED, StepStatus.MISSED)
+    ).exists()
+    return _transition(
+        campaign,
+        allowed=(CampaignStatus.PAUSED,),
+        to=CampaignStatus.RUNNING if started else CampaignStatus.SCHEDULED,
+        paused_at=None,
+    )
+
+
+def campaign_cancel(*, campaign: Campaign, now: datetime | None = None) -> bool:
+    now = _now(now)
+    with transaction.atomic():
+        if not _transition(
+            campaign,
+            allowed=(CampaignStatus.DRAFT, *_LAUNCHED),
+            to=CampaignStatus.CANCELLED,
+            cancelled_at=now,
+        ):
+            return False
+        campaign.steps.filter(status__in=(StepStatus.PENDING, StepStatus.DUE)).update(
+            status=StepStatus.SKIPPED, status_reason=_("Campaign cancelled.")
+        )
+        # Rows not yet claimed will not be sent; a row already "sending" is
+        # in a worker's hands and finishes.
+        Delivery.objects.filter(
+            step__campaign=campaign, status=DeliveryStatus.QUEUED
+        ).update(
+            status=DeliveryStatus.SKIPPED,
+            last_error=_("Campaign cancelled."),
+            status_at=now,
+        )
+    return True
+
+
+def campaign_finish_if_done(*, campaign: Campaign, now: datetime | None = None) -> bool:
+    """Running → finished once no step is left to send (dispatcher calls it)."""
+    open_steps = Q(status__in=(StepStatus.PENDING, StepStatus.DUE)) | Q(
+        status=StepStatus.DISPATCHING
+    )
+    if campaign.steps.filter(open_steps).exists():
+        return False
+    return _transition(
+        campaign,
+        allowed=(CampaignStatus.SCHEDULED, CampaignStatus.RUNNING),
+        to=CampaignStatus.FINISHED,
+        finished_at=_now(now),
+    )
+
+
+# --- Preview and test ------------------------------------------------------
+
+
+def digest_reports(*, campaign: Campaign, manager: object) -> list[Recipient]:
+    """A manager's direct reports who have not acknowledged (active ones).
+
+    Before launch (a preview), the reports in the audience stand in.
+    """
+    if campaign.status == CampaignStatus.DRAFT:
+        return [
+            Recipient(first_name=e.first_name, last_name=e.last_name, email=e.email)
+            for e in campaign_audience(campaign).filter(manager=manager)
+        ]
+    return list(
+        Recipient.objects.filter(
+            campaign=campaign,
+            employee__manager=manager,
+            employee__is_active=True,
+            acknowledged_at__isnull=True,
+        ).order_by("last_name", "first_name")
+    )
+
+
+def message_for_employee(
+    *, step: Step, employee: object, now: datetime | None = None
+) -> content_mod.RenderedMessage:
+    """What ``employee`` receives (or would receive) at ``step``.
+
+    Uses the employee's real personal link when they are enrolled, else a
+    placeholder link (a preview must not create a token).
+    """
+    campaign = step.campaign
+    now = _now(now)
+    if step.kind == StepKind.MANAGER_DIGEST:
+        reports = [
+            content_mod.DigestLine(r.first_name, r.last_name, r.email)
+            for r in digest_reports(campaign=campaign, manager=employee)
+        ]
+        return content_mod.digest_render(
+            campaign=campaign,
+            language=employee.language,
+            manager_first_name=employee.first_name,
+            reports=reports,
+            now=now,
+        )
+    content = content_mod.content_current(campaign, employee.language)
+    if content is None:
+        raise CampaignError([_("The campaign has no message content.")])
+    recipient = Recipient.objects.filter(campaign=campaign, employee=employee).first()
+    token = recipient_token(recipient) if recipient else "preview-link"
+    return content_mod.message_render(
+        campaign=campaign,
+        content=content,
+        kind=step.kind,
+        first_name=employee.first_name,
+        last_name=employee.last_name,
+        token=token,
+        now=now,
+    )
+
+
+def campaign_send_test(
+    *, step: Step, employee: object, to: str, now: datetime | None = None
+) -> None:
+    """Send one message of ``step``, as ``employee`` would get it, to ``to``."""
+    message = message_for_employee(step=step, employee=employee, now=now)
+    email = content_mod.email_build(message, campaign=step.campaign, to=to)
+    email.subject = f"[{_('TEST')}] {email.subject}"
+    email.connection = get_connection()
+    email.send()
