@@ -111,6 +111,8 @@ class ImportRun(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
     )
+    # Who ran it, as text: the admin user's name, or the OS user for the shell.
+    actor = models.CharField(_("run by"), max_length=150, blank=True, default="")
     source = models.CharField(
         _("source"), max_length=8, choices=Source.choices, default=Source.ADMIN
     )

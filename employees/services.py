@@ -1,21 +1,228 @@
-"""Functions that write the staff directory (HackSoft style: views, admin,
-commands and tasks call these and hold no rules of their own)."""
+"""Functions that write the staff directory.
+
+Views, admin pages, the ``import_employees`` command and Celery tasks call
+these and hold no rules of their own (STYLE.md). Every import, from the admin
+or the shell, leaves an ImportRun row: the audit trail of the directory.
+"""
 
 from __future__ import annotations
 
-# API (implemented in the next commit; the admin and the command call these):
-#
-# import_run_create(*, file, file_name, user=None, source, sync, skip_invalid,
-#                   dry_run=False) -> ImportRun
-#     Stores the uploaded/opened file on the run (status PENDING).
-#
-# import_run_analyse(*, run_id) -> ImportRun
-#     Dry run of the stored file: fills counts, errors and warnings, status
-#     PREVIEW (or REJECTED when the file cannot be read). Writes no employee.
-#     Updates run.rows_done / rows_total as it goes (progress bar).
-#
-# import_run_commit(*, run_id) -> ImportRun
-#     The real import of the stored file in one transaction; status DONE,
-#     REJECTED (row errors without skip_invalid: nothing written) or FAILED.
-#     Only from PREVIEW or PENDING (conditional UPDATE, so a double click or a
-#     duplicated task imports once).
+import getpass
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import IO, Any
+
+from django.core.files.base import File
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from employees import importing
+from employees.importing import ImportFileError, ImportResult, Plan
+from employees.models import ImportRun
+
+logger = logging.getLogger(__name__)
+
+Status = ImportRun.Status
+# Progress is written every PROGRESS_EVERY rows: a cheap single-row UPDATE.
+
+
+def _sha256(binary: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    binary.seek(0)
+    while chunk := binary.read(1 << 20):
+        digest.update(chunk)
+    binary.seek(0)
+    return digest.hexdigest()
+
+
+def _progress_writer(run_id: int) -> Callable[[int, int], None]:
+    def write(done: int, total: int) -> None:
+        ImportRun.objects.filter(pk=run_id).update(
+            rows_done=done, rows_total=max(total, done)
+        )
+
+    return write
+
+
+def _store_counts(
+    run: ImportRun, *, plan: Plan | None = None, result: ImportResult | None = None
+) -> None:
+    if plan is not None:
+        run.created, run.updated = len(plan.creates), len(plan.updates)
+        run.unchanged, run.deactivated = plan.unchanged, len(plan.deactivate_ids)
+        errors, warnings, rows = plan.errors, plan.warnings, plan.rows_total
+    else:
+        assert result is not None
+        run.created, run.updated = result.created, result.updated
+        run.unchanged, run.deactivated = result.unchanged, result.deactivated
+        errors, warnings, rows = result.errors, result.warnings, result.rows
+    run.rows_total = run.rows_done = rows
+    run.error_count, run.warning_count = len(errors), len(warnings)
+    run.errors = [issue.as_dict() for issue in errors[: importing.MAX_STORED_ISSUES]]
+    run.warnings = [
+        issue.as_dict() for issue in warnings[: importing.MAX_STORED_ISSUES]
+    ]
+
+
+def _claim(
+    run_id: int, *, from_statuses: tuple[str, ...], to_status: str
+) -> ImportRun | None:
+    """Move a run to ``to_status`` only from ``from_statuses``: a double click
+    or a duplicated task finds nothing to claim and does nothing."""
+    claimed = ImportRun.objects.filter(pk=run_id, status__in=from_statuses).update(
+        status=to_status, rows_done=0
+    )
+    if claimed != 1:
+        return None
+    return ImportRun.objects.get(pk=run_id)
+
+
+def _finish(run: ImportRun, status: str, message: str = "") -> ImportRun:
+    run.status = status
+    run.message = message
+    run.finished_at = timezone.now()
+    run.save()
+    if (
+        status in (Status.DONE, Status.REJECTED, Status.FAILED, Status.CANCELLED)
+        and run.file
+    ):
+        # Data minimisation: the uploaded staff list is only kept until the
+        # import is decided; the run keeps its name, SHA-256 and counts.
+        run.file.delete(save=True)
+    return run
+
+
+def import_run_create(
+    *,
+    file: IO[bytes],
+    file_name: str,
+    user: Any = None,
+    source: str = ImportRun.Source.ADMIN,
+    sync: bool = False,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+) -> ImportRun:
+    """Record an uploaded file, to be analysed (preview) and then committed."""
+    run = ImportRun(
+        user=user if getattr(user, "pk", None) else None,
+        actor=user.get_username() if getattr(user, "pk", None) else "",
+        source=source,
+        file_name=file_name[:255],
+        file_sha256=_sha256(file),
+        sync=sync,
+        skip_invalid=skip_invalid,
+        dry_run=dry_run,
+        status=Status.PENDING,
+    )
+    run.file.save(file_name, File(file, name=file_name), save=False)
+    run.save()
+    return run
+
+
+def import_run_analyse(*, run_id: int) -> ImportRun:
+    """Dry run of the stored file: counts, errors and warnings for the preview."""
+    run = _claim(run_id, from_statuses=(Status.PENDING,), to_status=Status.ANALYSING)
+    if run is None:
+        return ImportRun.objects.get(pk=run_id)
+    try:
+        with run.file.open("rb") as binary:
+            plan = importing.analyse_file(
+                binary, sync=run.sync, progress=_progress_writer(run.pk)
+            )
+    except ImportFileError as exc:
+        return _finish(run, Status.REJECTED, str(exc))
+    except Exception:
+        logger.exception("Import %s: analysis failed", run.pk)
+        return _finish(
+            run,
+            Status.FAILED,
+            _("Unexpected error while reading the file; nothing was written."),
+        )
+    _store_counts(run, plan=plan)
+    return _finish(run, Status.PREVIEW)
+
+
+def import_run_commit(*, run_id: int) -> ImportRun:
+    """The real import of the stored file, in one transaction."""
+    run = _claim(
+        run_id,
+        from_statuses=(Status.PREVIEW, Status.PENDING),
+        to_status=Status.IMPORTING,
+    )
+    if run is None:
+        return ImportRun.objects.get(pk=run_id)
+    try:
+        with run.file.open("rb") as binary:
+            # Analysed again: the directory may have changed since the preview.
+            result = importing.run_import(
+                binary,
+                sync=run.sync,
+                skip_invalid=run.skip_invalid,
+                progress=_progress_writer(run.pk),
+            )
+    except ImportFileError as exc:
+        return _finish(run, Status.REJECTED, str(exc))
+    except Exception:
+        logger.exception("Import %s failed", run.pk)
+        return _finish(
+            run,
+            Status.FAILED,
+            _("Unexpected error during the import; nothing was written."),
+        )
+    _store_counts(run, result=result)
+    if not result.written:
+        return _finish(
+            run, Status.REJECTED, _("The file has invalid rows; nothing was written.")
+        )
+    return _finish(run, Status.DONE)
+
+
+def import_run_cancel(*, run_id: int) -> ImportRun:
+    run = _claim(
+        run_id,
+        from_statuses=(Status.PREVIEW, Status.PENDING),
+        to_status=Status.CANCELLED,
+    )
+    if run is None:
+        return ImportRun.objects.get(pk=run_id)
+    return _finish(run, Status.CANCELLED)
+
+
+def import_from_shell(
+    *, binary: IO[bytes], file_name: str, sync: bool, skip_invalid: bool, dry_run: bool
+) -> tuple[ImportRun, ImportResult | None, ImportFileError | None]:
+    """The ``import_employees`` command: run now, record the run, no stored copy."""
+    run = ImportRun.objects.create(
+        source=ImportRun.Source.SHELL,
+        actor=_os_user(),
+        file_name=file_name[:255],
+        file_sha256=_sha256(binary),
+        sync=sync,
+        skip_invalid=skip_invalid,
+        dry_run=dry_run,
+        status=Status.IMPORTING,
+    )
+    try:
+        result = importing.run_import(
+            binary, sync=sync, skip_invalid=skip_invalid, dry_run=dry_run
+        )
+    except ImportFileError as exc:
+        _finish(run, Status.REJECTED, str(exc))
+        return run, None, exc
+    _store_counts(run, result=result)
+    if dry_run:
+        status = Status.DRY_RUN
+    elif result.written:
+        status = Status.DONE
+    else:
+        status = Status.REJECTED
+    _finish(run, status)
+    return run, result, None
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return ""

@@ -1,0 +1,99 @@
+"""python manage.py import_employees FILE [--dry-run] [--skip-invalid] [--sync] [--json]
+
+Exit status: 0 imported (or importable with --dry-run) without row errors;
+1 row errors (with --skip-invalid the valid rows were still imported);
+2 the file itself cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from employees import services
+from employees.importing import ImportFileError, ImportResult, open_path
+
+
+class Command(BaseCommand):
+    help = "Import the staff list from a CSV or XLSX file."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "file", help="CSV (UTF-8 or Windows-1252; , ; or tab) or XLSX file"
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="write nothing; report what would happen",
+        )
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="import the valid rows, report the others",
+        )
+        parser.add_argument(
+            "--sync",
+            action="store_true",
+            help="the file is the full list: deactivate the absent",
+        )
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path = Path(options["file"])
+        try:
+            binary = open_path(path)
+        except ImportFileError as exc:
+            self._fail(exc, options["json"])
+        with binary:
+            _run, result, error = services.import_from_shell(
+                binary=binary,
+                file_name=path.name,
+                sync=options["sync"],
+                skip_invalid=options["skip_invalid"],
+                dry_run=options["dry_run"],
+            )
+        if error is not None:
+            self._fail(error, options["json"])
+        assert result is not None
+        if options["json"]:
+            self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False))
+        else:
+            self._report(result)
+        if result.errors:
+            sys.exit(1)
+
+    def _fail(self, error: ImportFileError, as_json: bool) -> None:
+        if as_json:
+            payload = {"error": str(error), "line": error.line}
+            self.stdout.write(json.dumps(payload, ensure_ascii=False))
+        else:
+            self.stderr.write(f"Cannot import: {error}")
+        sys.exit(2)
+
+    def _report(self, result: ImportResult) -> None:
+        for issue in result.errors:
+            self.stderr.write(
+                f"line {issue.line}, column {issue.column}: {issue.message}"
+            )
+        for issue in result.warnings[:50]:
+            self.stdout.write(
+                f"warning: line {issue.line}, column {issue.column}: {issue.message}"
+            )
+        if len(result.warnings) > 50:
+            self.stdout.write(
+                f"... and {len(result.warnings) - 50} more warnings (--json lists all)"
+            )
+        if result.dry_run:
+            verb = "Dry run, nothing written. Would create"
+        elif result.written:
+            verb = "Imported. Created"
+        else:
+            verb = "Nothing written: fix the errors above or use --skip-invalid. Would create"
+        self.stdout.write(
+            f"{verb} {result.created}, update {result.updated}, unchanged {result.unchanged}, "
+            f"deactivate {result.deactivated}; {len(result.errors)} invalid rows out of {result.rows}."
+        )
