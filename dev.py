@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -60,24 +62,64 @@ def _run(python: Path, *args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run([str(python), *args], check=True, cwd=ROOT, env=env)
 
 
-def demo(python: Path, extra: list[str]) -> int:
-    env = dict(os.environ)
+def _dotenv() -> dict[str, str]:
+    """KEY=value lines of .env, read the way honcho reads them for the Procfile."""
+    path = ROOT / ".env"
+    values: dict[str, str] = {}
+    if not path.exists():
+        return values
+    for line in path.read_text().splitlines():
+        tokens = list(shlex.shlex(line, posix=True))
+        if len(tokens) >= 3 and tokens[1] == "=":
+            values[tokens[0]] = "".join(tokens[2:])
+    return values
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _demo_env(python: Path) -> dict[str, str]:
+    # Same precedence as honcho for the Procfile's processes: .env wins.
+    env = {**os.environ, **_dotenv()}
     env.setdefault("DEBUG", "true")
+    env.setdefault("PORT", "8000")
+    env.setdefault("SITE_URL", f"http://localhost:{env['PORT']}")
     # The Procfile's commands (python, celery) must be the virtualenv's.
     env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def demo(python: Path, extra: list[str]) -> int:
+    env = _demo_env(python)
+    port = int(env["PORT"])
+    if _port_in_use(port):
+        print(
+            f"Port {port} is already in use (another demo still running?). "
+            f"Stop it, or pick another port: PORT={port + 1} python3 dev.py demo",
+            file=sys.stderr,
+        )
+        return 1
+    var = Path(env.get("VAR_DIR", ROOT / "var"))
+    outbox = Path(env.get("EMAIL_FILE_PATH", var / "outbox"))
+    outbox.mkdir(parents=True, exist_ok=True)
     _run(python, "manage.py", "migrate", "--noinput", env=env)
     _run(python, "manage.py", "load_demo", env=env)
-    honcho = [
-        str(python),
-        "-m",
-        "honcho",
-        "-f",
-        str(ROOT / "Procfile.dev"),
-        "start",
-        *extra,
-    ]
-    print("Starting web, worker and beat (Ctrl-C stops them all) ...", flush=True)
+    print(
+        f"\nStarting web, worker and beat (Ctrl-C stops them all) ...\n"
+        f"  admin:  {env['SITE_URL']}/admin/  (login printed above)\n"
+        f"  mail:   every message sent lands as a file in {outbox}/\n",
+        flush=True,
+    )
+    honcho = [str(python), "-m", "honcho", "-f", str(ROOT / "Procfile.dev")]
+    honcho += ["start", *extra]
+    if os.name == "posix":
+        # Become honcho, so Ctrl-C or a SIGTERM sent to this process reaches
+        # it directly and it stops web, worker and beat (process groups).
+        os.chdir(ROOT)
+        os.execve(str(python), honcho, env)  # noqa: S606 (no shell involved)
     try:
         return subprocess.call(honcho, cwd=ROOT, env=env)
     except KeyboardInterrupt:
@@ -85,7 +127,22 @@ def demo(python: Path, extra: list[str]) -> int:
 
 
 def test(python: Path, extra: list[str]) -> int:
-    return subprocess.call([str(python), "-m", "pytest", *extra], cwd=ROOT)
+    command = [str(python), "-m", "pytest", *extra]
+    env = dict(os.environ)
+    sqlite = env.get("DATABASE_URL", "sqlite").startswith("sqlite")
+    if not sqlite or env.get("TEST_SQLITE_NAME"):
+        return subprocess.call(command, cwd=ROOT)
+    # On SQLite the test database is a file (not Django's in-memory default)
+    # so that the Celery worker processes some tests start can open it too;
+    # one per run, so two runs side by side do not share it.
+    name = ROOT / "var" / f"test-db-{os.getpid()}.sqlite3"
+    name.parent.mkdir(exist_ok=True)
+    env["TEST_SQLITE_NAME"] = str(name)
+    try:
+        return subprocess.call(command, cwd=ROOT, env=env)
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{name}{suffix}").unlink(missing_ok=True)
 
 
 COMMANDS = {"demo": demo, "test": test}

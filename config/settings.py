@@ -23,6 +23,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Writable state of a default (no server) install: SQLite file, broker
 # folders, mail outbox, uploaded files.
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite cannot create its folder
 
 DEBUG = env_bool("DEBUG", True)
 
