@@ -88,6 +88,18 @@ def content_validate(fields: dict[str, str]) -> None:
         raise ValidationError(errors)
 
 
+def content_normalise(fields: dict[str, str]) -> dict[str, str]:
+    """The form of a text that is stored and hashed.
+
+    Browsers send CRLF and forms strip outer whitespace: without this, saving
+    an unchanged admin page would look like a change and create a version.
+    """
+    return {
+        name: (fields.get(name) or "").replace("\r\n", "\n").strip()
+        for name in CONTENT_FIELDS
+    }
+
+
 def content_sha256(*, language: str, fields: dict[str, str]) -> str:
     payload = {"language": language}
     payload.update({name: fields.get(name) or "" for name in CONTENT_FIELDS})

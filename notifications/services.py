@@ -133,6 +133,32 @@ def steps_preview(*, campaign: Campaign, now: datetime | None = None) -> None:
     Step.objects.bulk_update(steps, ["due_at"])
 
 
+def steps_replan(*, campaign: Campaign, now: datetime | None = None) -> None:
+    """After an edit of the deadline, window or steps.
+
+    A draft previews every step. After launch only pending steps still in
+    the future (or new) are re-planned: one whose time has come belongs to
+    the dispatcher and must not be skipped by an unrelated edit.
+    """
+    if campaign.status == CampaignStatus.DRAFT:
+        steps_preview(campaign=campaign, now=now)
+        return
+    now = _now(now)
+    steps = list(
+        campaign.steps.filter(status=StepStatus.PENDING).filter(
+            Q(due_at__isnull=True) | Q(due_at__gt=now)
+        )
+    )
+    for step in steps:
+        plan = _step_plan(campaign, step, now)
+        step.due_at, step.status, step.status_reason = (
+            plan.due_at,
+            plan.status,
+            plan.reason,
+        )
+    Step.objects.bulk_update(steps, ["due_at", "status", "status_reason"])
+
+
 # --- Content ---------------------------------------------------------------
 
 
@@ -150,7 +176,7 @@ def content_save(
     a new version becomes current. Saving identical text changes nothing.
     """
     content_mod.content_validate(fields)
-    values = {name: fields.get(name) or "" for name in content_mod.CONTENT_FIELDS}
+    values = content_mod.content_normalise(fields)
     digest = content_mod.content_sha256(language=language, fields=values)
     with transaction.atomic():
         current = (

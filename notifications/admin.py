@@ -1,0 +1,543 @@
+"""The DPO's screens. Thin: forms parse, views check permission and method,
+then call one service (services.py) or selector (selectors.py)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from employees.models import Employee
+from notifications import content as content_mod
+from notifications import services
+from notifications.library import template_choices
+from notifications.models import (
+    Campaign,
+    CampaignContent,
+    CampaignStatus,
+    Delivery,
+    Recipient,
+    Step,
+)
+from notifications.selectors import audience_choices, audience_filter, campaign_status
+
+WEEKDAYS = [
+    (0, gettext_lazy("Monday")),
+    (1, gettext_lazy("Tuesday")),
+    (2, gettext_lazy("Wednesday")),
+    (3, gettext_lazy("Thursday")),
+    (4, gettext_lazy("Friday")),
+    (5, gettext_lazy("Saturday")),
+    (6, gettext_lazy("Sunday")),
+]
+# Lifecycle buttons: action name -> (service, message logged and shown).
+_LIFECYCLE = {
+    "launch": (services.campaign_launch, gettext_lazy("Campaign launched.")),
+    "pause": (services.campaign_pause, gettext_lazy("Campaign paused.")),
+    "resume": (services.campaign_resume, gettext_lazy("Campaign resumed.")),
+    "cancel": (services.campaign_cancel, gettext_lazy("Campaign cancelled.")),
+}
+
+
+def _choices(values: list[str], current: list[str]) -> list[tuple[str, str]]:
+    return [(v, v) for v in sorted(set(values) | set(current or []))]
+
+
+class CampaignForm(forms.ModelForm):
+    template = forms.ChoiceField(
+        label=gettext_lazy("Start from template"),
+        required=False,
+        help_text=gettext_lazy("Fills the message in every language it offers."),
+    )
+    departments = forms.MultipleChoiceField(
+        label=gettext_lazy("Departments"),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"data-audience": "department", "size": 6}),
+        help_text=gettext_lazy("None selected: every department."),
+    )
+    countries = forms.MultipleChoiceField(
+        label=gettext_lazy("Countries / sites"),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"data-audience": "country", "size": 6}),
+        help_text=gettext_lazy("None selected: every country or site."),
+    )
+    languages = forms.MultipleChoiceField(
+        label=gettext_lazy("Languages"),
+        required=False,
+        choices=settings.LANGUAGES,
+        widget=forms.SelectMultiple(attrs={"data-audience": "language"}),
+        help_text=gettext_lazy("None selected: every language."),
+    )
+    window_weekdays = forms.TypedMultipleChoiceField(
+        label=gettext_lazy("Send on"),
+        choices=WEEKDAYS,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "name",
+            "deadline",
+            "time_zone",
+            "departments",
+            "countries",
+            "languages",
+            "from_email",
+            "reply_to",
+            "dpo_contact",
+            "window_enabled",
+            "window_start",
+            "window_end",
+            "window_weekdays",
+            "asks_answer",
+            "answer_choices",
+        ]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        known = audience_choices()
+        self.fields["template"].choices = [("", "—"), *template_choices()]
+        self.fields["departments"].choices = _choices(
+            known["department"], self.instance.departments
+        )
+        self.fields["countries"].choices = _choices(
+            known["country"], self.instance.countries
+        )
+
+    def clean_time_zone(self) -> str:
+        name = self.cleaned_data["time_zone"]
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValidationError(
+                _("Unknown time zone %(name)s.") % {"name": name}
+            ) from exc
+        return name
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("window_start"), data.get("window_end")
+        if data.get("window_enabled") and start and end and start >= end:
+            self.add_error(
+                "window_end", _("The send window must open before it closes.")
+            )
+        return data
+
+
+class ContentInlineForm(forms.ModelForm):
+    class Meta:
+        model = CampaignContent
+        fields = ["language", "subject", "body_text", "body_html", "page_text"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        for field, errors in content_mod.content_errors(data).items():
+            for error in errors:
+                self.add_error(field, error)
+        return data
+
+
+class ContentInline(admin.StackedInline):
+    """The current text per language; saving goes through content_save so a
+    change after launch becomes a new version instead of an edit."""
+
+    model = CampaignContent
+    form = ContentInlineForm
+    extra = 0
+    verbose_name = gettext_lazy("message (current version)")
+    verbose_name_plural = gettext_lazy("messages per language")
+    readonly_fields = ["version", "sha256"]
+    fields = [
+        "language",
+        "subject",
+        "body_text",
+        "body_html",
+        "page_text",
+        "version",
+        "sha256",
+    ]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).filter(is_current=True)
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        draft = obj is None or obj.status == CampaignStatus.DRAFT
+        return draft and super().has_delete_permission(request, obj)
+
+
+class StepInlineForm(forms.ModelForm):
+    class Meta:
+        model = Step
+        fields = ["kind", "offset_days", "at"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if (data.get("offset_days") is None) == (data.get("at") is None):
+            raise ValidationError(
+                _("Give either a number of days before the deadline or a time.")
+            )
+        return data
+
+
+class StepInline(admin.TabularInline):
+    model = Step
+    form = StepInlineForm
+    extra = 0
+    fields = ["kind", "offset_days", "at", "due_at", "status", "status_reason"]
+    readonly_fields = ["due_at", "status", "status_reason"]
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    change_form_template = "admin/notifications/campaign/change_form.html"
+    list_display = ["name", "reference", "status", "deadline", "launched_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "reference"]
+    readonly_fields = [
+        "reference",
+        "status",
+        "audience_count",
+        "launched_at",
+        "paused_at",
+        "finished_at",
+        "cancelled_at",
+        "created_by",
+    ]
+
+    class Media:
+        js = ["notifications/audience-count.js"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Campaign | None = None):
+        main = ["name", "deadline", "time_zone"]
+        if obj is None:
+            main.append("template")
+        else:
+            main = ["name", "reference", "status", "deadline", "time_zone"]
+        return [
+            (None, {"fields": main}),
+            (
+                _("Audience"),
+                {
+                    "fields": [
+                        "departments",
+                        "countries",
+                        "languages",
+                        "audience_count",
+                    ],
+                    "description": _(
+                        "Active employees matching every non-empty filter."
+                    ),
+                },
+            ),
+            (_("Sender"), {"fields": ["from_email", "reply_to", "dpo_contact"]}),
+            (
+                _("Send window"),
+                {
+                    "fields": [
+                        "window_enabled",
+                        ("window_start", "window_end"),
+                        "window_weekdays",
+                    ]
+                },
+            ),
+            (_("Question"), {"fields": ["asks_answer", "answer_choices"]}),
+            (
+                _("History"),
+                {
+                    "classes": ["collapse"],
+                    "fields": [
+                        "created_by",
+                        "launched_at",
+                        "paused_at",
+                        "finished_at",
+                        "cancelled_at",
+                    ],
+                },
+            ),
+        ]
+
+    def get_inlines(self, request: HttpRequest, obj: Campaign | None):
+        # A new campaign is created first with the default cadence and the
+        # template's text; the DPO then edits both on the change page.
+        return [] if obj is None else [ContentInline, StepInline]
+
+    @admin.display(description=gettext_lazy("Matching employees now"))
+    def audience_count(self, obj: Campaign | None) -> str:
+        count = audience_filter(
+            departments=obj.departments if obj else None,
+            countries=obj.countries if obj else None,
+            languages=obj.languages if obj else None,
+        ).count()
+        url = reverse("admin:notifications_campaign_audience_count")
+        return format_html(
+            '<output id="audience-count" data-url="{}" aria-live="polite">{}</output>',
+            url,
+            count,
+        )
+
+    # --- saving through the services -------------------------------------
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        if not change:
+            services.steps_default(campaign=obj)
+            template = form.cleaned_data.get("template")
+            if template:
+                services.template_apply(
+                    campaign=obj, template=template, user=request.user
+                )
+        services.steps_replan(campaign=obj)
+
+    def save_formset(self, request, form, formset, change) -> None:
+        if formset.model is not CampaignContent:
+            formset.save()
+            services.steps_replan(campaign=form.instance)
+            return
+        campaign = form.instance
+        # The admin's change message reads these three lists.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = (
+            [],
+            [],
+            [],
+        )
+        for inline_form in formset.forms:
+            if inline_form in formset.deleted_forms:
+                if inline_form.instance.pk and campaign.status == CampaignStatus.DRAFT:
+                    inline_form.instance.delete()
+                    formset.deleted_objects.append(inline_form.instance)
+                continue
+            if not inline_form.has_changed():
+                continue
+            data = inline_form.cleaned_data
+            before = inline_form.instance.pk
+            saved = services.content_save(
+                campaign=campaign,
+                language=data["language"],
+                fields={
+                    name: data.get(name, "") for name in content_mod.CONTENT_FIELDS
+                },
+                user=request.user,
+            )
+            if saved.pk == before:
+                formset.changed_objects.append((saved, inline_form.changed_data))
+            else:
+                formset.new_objects.append(saved)
+
+    # --- extra views -----------------------------------------------------
+
+    def get_urls(self):
+        own = [
+            path(
+                "audience-count/",
+                self.admin_site.admin_view(self.audience_count_view),
+                name="notifications_campaign_audience_count",
+            ),
+            path(
+                "<int:pk>/lifecycle/<str:action>/",
+                self.admin_site.admin_view(self.lifecycle_view),
+                name="notifications_campaign_lifecycle",
+            ),
+            path(
+                "<int:pk>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="notifications_campaign_preview",
+            ),
+            path(
+                "<int:pk>/send-test/",
+                self.admin_site.admin_view(self.send_test_view),
+                name="notifications_campaign_send_test",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _campaign(self, request: HttpRequest, pk: int, *, change: bool) -> Campaign:
+        campaign = get_object_or_404(Campaign, pk=pk)
+        allowed = (
+            self.has_change_permission(request, campaign)
+            if change
+            else self.has_view_permission(request, campaign)
+        )
+        if not allowed:
+            raise PermissionDenied
+        return campaign
+
+    def _back(self, campaign: Campaign) -> HttpResponseRedirect:
+        return HttpResponseRedirect(
+            reverse("admin:notifications_campaign_change", args=[campaign.pk])
+        )
+
+    def audience_count_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return require_GET(self._audience_count)(request)
+
+    def _audience_count(self, request: HttpRequest) -> JsonResponse:
+        count = audience_filter(
+            departments=request.GET.getlist("department"),
+            countries=request.GET.getlist("country"),
+            languages=request.GET.getlist("language"),
+        ).count()
+        return JsonResponse({"count": count})
+
+    def lifecycle_view(
+        self, request: HttpRequest, pk: int, action: str
+    ) -> HttpResponse:
+        return require_POST(self._lifecycle)(request, pk, action)
+
+    def _lifecycle(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        campaign = self._campaign(request, pk, change=True)
+        if action not in _LIFECYCLE:
+            raise PermissionDenied
+        service, note = _LIFECYCLE[action]
+        kwargs = {"campaign": campaign}
+        if action == "launch":
+            kwargs["user"] = request.user
+        try:
+            done = service(**kwargs)
+        except services.CampaignError as exc:
+            for reason in exc.messages:
+                messages.error(request, reason)
+            return self._back(campaign)
+        if done is False:
+            messages.warning(
+                request,
+                _("Nothing changed: the campaign is %(status)s.")
+                % {"status": campaign.get_status_display()},
+            )
+            return self._back(campaign)
+        self.log_change(request, campaign, str(note))
+        messages.success(request, note)
+        return self._back(campaign)
+
+    def _preview_target(
+        self, request: HttpRequest, campaign: Campaign, params
+    ) -> tuple[Step, Employee]:
+        step = get_object_or_404(Step, campaign=campaign, pk=params.get("step"))
+        email = (params.get("employee") or "").strip()
+        employees = Employee.objects.all()
+        if email:
+            employee = employees.filter(email__iexact=email).first()
+        else:
+            employee = (
+                audience_filter(
+                    departments=campaign.departments,
+                    countries=campaign.countries,
+                    languages=campaign.languages,
+                ).first()
+                or employees.first()
+            )
+        if employee is None:
+            raise ValidationError(_("No employee with this address."))
+        return step, employee
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = self._campaign(request, pk, change=False)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "campaign": campaign,
+            "title": _("Preview of %(campaign)s") % {"campaign": campaign},
+            "steps": campaign.steps.order_by("due_at", "id"),
+            "employee_email": request.GET.get("employee", ""),
+            "selected_step": request.GET.get("step", ""),
+        }
+        if request.GET.get("step"):
+            try:
+                step, employee = self._preview_target(request, campaign, request.GET)
+                context["message"] = services.message_for_employee(
+                    step=step, employee=employee
+                )
+                context["employee"] = employee
+                context["step"] = step
+            except (ValidationError, services.CampaignError) as exc:
+                context["error"] = " ".join(exc.messages)
+        return TemplateResponse(
+            request, "admin/notifications/campaign/preview.html", context
+        )
+
+    def send_test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return require_POST(self._send_test)(request, pk)
+
+    def _send_test(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = self._campaign(request, pk, change=True)
+        if not request.user.email:
+            messages.error(request, _("Your account has no email address."))
+            return self._back(campaign)
+        try:
+            step, employee = self._preview_target(request, campaign, request.POST)
+            services.campaign_send_test(
+                step=step, employee=employee, to=request.user.email
+            )
+        except (ValidationError, services.CampaignError) as exc:
+            messages.error(request, " ".join(exc.messages))
+            return self._back(campaign)
+        messages.success(
+            request,
+            _("Test message sent to %(email)s.") % {"email": request.user.email},
+        )
+        return self._back(campaign)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        campaign = Campaign.objects.filter(pk=object_id).first()
+        if campaign:
+            extra_context["campaign_figures"] = campaign_status(campaign)
+            extra_context["lifecycle_actions"] = _available_actions(campaign)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+def _available_actions(campaign: Campaign) -> list[tuple[str, str]]:
+    status = campaign.status
+    actions = []
+    if status == CampaignStatus.DRAFT:
+        actions.append(("launch", _("Launch")))
+    if status in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
+        actions.append(("pause", _("Pause")))
+    if status == CampaignStatus.PAUSED:
+        actions.append(("resume", _("Resume")))
+    if status not in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
+        actions.append(("cancel", _("Cancel campaign")))
+    return actions
+
+
+@admin.register(Recipient)
+class RecipientAdmin(admin.ModelAdmin):
+    list_display = ["email", "campaign", "language", "acknowledged_at", "answer"]
+    list_filter = ["campaign", "language"]
+    search_fields = ["email", "first_name", "last_name"]
+    # The token's seed and hash never appear on screen.
+    fields = readonly_fields = [
+        f.name
+        for f in Recipient._meta.fields
+        if f.name not in ("id", "token_seed", "token_hash")
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ["to_email", "step", "status", "attempts", "sent_at", "last_error"]
+    list_filter = ["status", "step__kind", "step__campaign"]
+    search_fields = ["to_email", "esp_message_id"]
+    readonly_fields = [f.name for f in Delivery._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
