@@ -18,7 +18,6 @@ import csv
 import io
 import re
 import unicodedata
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -390,14 +389,7 @@ def _xlsx_rows(binary: IO[bytes]) -> tuple[Iterator[tuple[int, list[str]]], int]
                 cells = [_cell_text(value) for value in values]
                 if "".join(cells).strip():
                     yield line, cells
-        except (
-            zipfile.BadZipFile,
-            KeyError,
-            ValueError,
-            TypeError,
-            OSError,
-            EOFError,
-        ) as exc:
+        except Exception as exc:  # zip, XML and openpyxl errors of a damaged file
             raise ImportFileError(
                 _("The XLSX file is damaged (%(reason)s).")
                 % {"reason": exc.__class__.__name__},
@@ -512,7 +504,8 @@ class _Validator:
         }
         mentioned = self.plan.mentioned
         mentioned.add(values["email"].lower())
-        mentioned.add(values.get("hr_id", "").lower())
+        if values.get("hr_id"):
+            mentioned.add(values["hr_id"].lower())
         for name, value in values.items():
             if len(value) > MAX_LENGTHS[name]:
                 self.error(
@@ -693,10 +686,10 @@ class _Planner:
         if not current[_POS["is_active"]] or pk in self.matched:
             return False
         mentioned = self.plan.mentioned
-        return (
-            current[_POS["email"]].lower() not in mentioned
-            and current[_POS["hr_id"]].lower() not in mentioned
-        )
+        hr_id = current[_POS["hr_id"]].lower()
+        if hr_id and hr_id in mentioned:
+            return False
+        return current[_POS["email"]].lower() not in mentioned
 
     def _resolve_manager(self, row: Row, validator: _Validator) -> None:
         key = row.manager_key
