@@ -262,3 +262,39 @@ def test_it_sends_me_a_test(client, dpo, campaign, mailoutbox):
     assert len(mailoutbox) == 1
     assert mailoutbox[0].to == ["dpo@example.com"]
     assert "Bonjour Zoé," in mailoutbox[0].body
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_it_updates_the_live_count_in_a_real_browser(live_server, campaign):
+    from playwright.sync_api import sync_playwright
+
+    from tests.services import CHROMIUM
+
+    EmployeeFactory.create_batch(2, department="Sales")
+    EmployeeFactory(department="IT")
+    User.objects.create_superuser("dpo", "dpo@example.com", "pw")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page()
+        page.goto(f"{live_server.url}/admin/login/")
+        page.fill("#id_username", "dpo")
+        page.fill("#id_password", "pw")
+        page.click("input[type=submit]")
+        page.goto(live_server.url + change_url(campaign))
+        assert page.text_content("#audience-count") == "3"
+        page.select_option("#id_departments", ["Sales"])
+        page.wait_for_function(
+            "document.getElementById('audience-count').textContent === '2'"
+        )
+        browser.close()
