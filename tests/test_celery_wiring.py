@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from config.celery import ping
 from tests.services import REDIS_URL
 from tests.workers import (
+    ROOT,
     Worker,
     app_broker,
     celery_worker,
@@ -51,3 +54,26 @@ def test_it_lets_the_projects_own_delay_reach_a_worker():
     with celery_worker(**app_broker()) as worker, route_tasks_to(worker):
         value = f"pong-{uuid.uuid4().hex[:8]}"
         assert ping.delay(value).get(timeout=15) == value
+
+
+def test_it_uses_the_embedded_broker_when_nothing_is_configured(tmp_path):
+    show = (
+        "from config.celery import app; c = app.conf; "
+        "print(c.broker_url, c.result_backend, "
+        "c.broker_transport_options['data_folder_in'])"
+    )
+    env = {"PATH": "/usr/bin:/bin", "VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", show],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    broker, backend, queue_folder = result.stdout.split()
+    assert broker == filesystem_broker(tmp_path)["broker_url"]
+    assert backend == filesystem_broker(tmp_path)["result_backend"]
+    assert queue_folder == str(tmp_path / "broker" / "queue")

@@ -30,6 +30,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -100,7 +101,7 @@ def filesystem_transport_options(var_dir: Path) -> dict[str, object]:
 def filesystem_broker(var_dir: Path) -> dict[str, object]:
     """Arguments for `celery_worker()` to use the embedded on-disk broker."""
     return {
-        "broker_url": "filesystem://",
+        "broker_url": "filesystem://localhost/",
         "result_backend": f"file://{Path(var_dir) / 'celery-results'}",
         "var_dir": Path(var_dir),
     }
@@ -232,7 +233,7 @@ def celery_worker(
     hostname = f"test-{name}@%h"
     queue = queue or f"test-{name}"
     backend = result_backend or broker_url
-    logs = Path(log_dir or var_dir or ROOT / "var")
+    logs = Path(log_dir or tempfile.gettempdir())
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"worker-{name}.log"
     command = [
@@ -279,5 +280,5 @@ def celery_worker(
         yield worker
     finally:
         worker.stop()
-        if log_dir is None and var_dir is None:
+        if log_dir is None:
             log_path.unlink(missing_ok=True)
