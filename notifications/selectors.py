@@ -151,3 +151,14 @@ def campaign_status(campaign: Campaign) -> dict:
         "acknowledged": recipients.filter(acknowledged_at__isnull=False).count(),
         "steps": steps,
     }
+
+
+def digest_managers(campaign: Campaign) -> QuerySet[Employee]:
+    """Active managers with at least one active, unacknowledged report in the
+    campaign: the addressees of a manager-digest step."""
+    return Employee.objects.filter(
+        is_active=True,
+        reports__recipients__campaign=campaign,
+        reports__recipients__acknowledged_at__isnull=True,
+        reports__is_active=True,
+    ).distinct()

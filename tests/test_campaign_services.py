@@ -278,3 +278,20 @@ def test_it_sends_a_test_message_to_the_admin(mailoutbox):
     assert "Hello Ana," in sent.body
     assert sent.reply_to == ["dpo@example.com"]
     assert sent.alternatives[0][1] == "text/html"
+
+
+@pytest.mark.django_db
+def test_it_addresses_digests_to_managers_with_pending_reports():
+    from notifications.selectors import digest_managers
+
+    waiting = EmployeeFactory(department="Board")
+    relaxed = EmployeeFactory(department="Board")
+    gone = EmployeeFactory(department="Board", is_active=False)
+    pending = EmployeeFactory(manager=waiting)
+    done = EmployeeFactory(manager=relaxed)
+    EmployeeFactory(manager=gone)
+    campaign = campaign_make(departments=["Sales"])
+    launch(campaign)
+    campaign.recipients.filter(employee=done).update(acknowledged_at=NOW)
+    assert list(digest_managers(campaign)) == [waiting]
+    assert campaign.recipients.filter(employee=pending).exists()
