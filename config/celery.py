@@ -6,6 +6,8 @@ import os
 
 from celery import Celery
 
+from config.env import env_float
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("notify")
@@ -17,3 +19,21 @@ app.autodiscover_tasks()
 def ping(value: str = "pong") -> str:
     """A trivial round trip, used by tests and `celery inspect` to prove the wiring."""
     return value
+
+
+# The dispatcher's tick. Scheduling lives in the database (Step.due_at,
+# Delivery.next_attempt_at) and this one periodic task; a tick that could not
+# run in its interval (workers down) expires rather than piling up.
+DISPATCH_INTERVAL = env_float("DISPATCH_INTERVAL", 20.0, minimum=1.0)
+app.conf.beat_schedule = {
+    "notifications-dispatch": {
+        "task": "notifications.dispatch",
+        "schedule": DISPATCH_INTERVAL,
+        "options": {"expires": DISPATCH_INTERVAL},
+    },
+}
+# With acks_late, every message a worker prefetched is unacknowledged until
+# it has run; take one at a time so a killed worker strands one chunk, not a
+# window of them (a stranded chunk waits for Redis' visibility timeout or our
+# lease to expire).
+app.conf.worker_prefetch_multiplier = 1

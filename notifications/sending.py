@@ -1,0 +1,956 @@
+"""The sending pipeline: dispatch due steps, claim, render, send, record.
+
+Plain functions; ``tasks.py`` and ``send_due`` only call them.
+
+The database is the schedule and the ledger. Each Delivery row moves
+queued → sending (claimed by one worker) → sent | failed | rejected | skipped,
+or back to queued with ``next_attempt_at`` for a retry. Everything the broker
+carries (chunks of primary keys) is disposable: a lost, duplicated or
+redelivered task changes nothing, because
+
+- a task claims its rows in one transaction (``SELECT … FOR UPDATE SKIP
+  LOCKED`` then a conditional ``UPDATE … WHERE status = 'queued'``); a second
+  copy of the task finds them claimed and sends nothing;
+- ``next_attempt_at`` on a queued row is a lease: when a chunk is enqueued its
+  rows get ``now + SEND_ENQUEUE_LEASE`` so the next tick does not enqueue them
+  again; if the task is lost (broker restart, a worker killed with the message
+  unacknowledged), the lease expires and a tick enqueues the rows once more.
+  Transient failures reuse the same field for their backoff, so a retry is
+  just a row whose time has come: no ETA/countdown task ever waits in the
+  broker (with Redis such tasks are redelivered after the visibility timeout,
+  celery#2599);
+- the sweeper puts rows stuck in "sending" (their worker died) back to
+  queued. Over SMTP each message is recorded right after the server accepted
+  it, so a crash re-sends at most the one message in flight; an ESP batch is
+  one API call, so there the whole call is "in flight".
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import smtplib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import make_msgid
+
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.utils import DNS_NAME
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.translation import gettext as _
+
+from employees.models import EmailStatus, Employee
+from notifications import content as content_mod
+from notifications import ratelimit, scheduling, services
+from notifications.models import (
+    Campaign,
+    CampaignContent,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Recipient,
+    Step,
+    StepKind,
+    StepStatus,
+)
+from notifications.tokens import token_from_seed
+
+logger = logging.getLogger(__name__)
+
+Enqueue = Callable[[list[int]], object]
+
+_OPEN_STEP = (StepStatus.PENDING, StepStatus.DUE)
+_AUDIENCE_KINDS = (StepKind.FIRST, StepKind.REMINDER, StepKind.LAST_CALL)
+_INSERT_BATCH = 2000
+_UPDATE_BATCH = 2000
+# Markers standing for per-recipient values while a message is rendered once
+# per (content version, kind); letters and digits only, so escaping, line
+# breaking and whitespace folding leave them intact.
+_MARKS = {
+    "first_name": "Zq7FirstNameMark7qZ",
+    "last_name": "Zq7LastNameMark7qZ",
+    "token": "Zq7TokenMark7qZ",
+}
+
+
+# --- Settings ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Knobs:
+    chunk_size: int = 100
+    batch_template: str = ""
+    batch_size: int = 500
+    max_attempts: int = 8
+    retry_base: float = 30.0
+    retry_max: float = 1800.0
+    enqueue_lease: float = 600.0
+    claim_timeout: float = 900.0
+    max_per_tick: int = 100_000
+
+
+def knobs() -> Knobs:
+    """The SEND_* settings (see config/settings.py), with working defaults."""
+    default = Knobs()
+    return Knobs(
+        chunk_size=getattr(settings, "SEND_CHUNK_SIZE", default.chunk_size),
+        batch_template=getattr(settings, "EMAIL_BATCH_TEMPLATE", ""),
+        batch_size=getattr(settings, "EMAIL_BATCH_SIZE", default.batch_size),
+        max_attempts=getattr(settings, "SEND_MAX_ATTEMPTS", default.max_attempts),
+        retry_base=getattr(settings, "SEND_RETRY_BASE", default.retry_base),
+        retry_max=getattr(settings, "SEND_RETRY_MAX", default.retry_max),
+        enqueue_lease=getattr(settings, "SEND_ENQUEUE_LEASE", default.enqueue_lease),
+        claim_timeout=getattr(settings, "SEND_CLAIM_TIMEOUT", default.claim_timeout),
+    )
+
+
+def _batching(k: Knobs) -> bool:
+    # Batch sending needs an ESP (anymail) and a pass-through template at
+    # the ESP whose fields are {{subject}}, {{{body_text}}}, {{{body_html}}}:
+    # each person's message is rendered here (what they received stays
+    # provable by our hash), the ESP only substitutes it.
+    return bool(k.batch_template) and settings.EMAIL_BACKEND.startswith("anymail.")
+
+
+def chunk_size(k: Knobs | None = None) -> int:
+    k = k or knobs()
+    return max(1, k.batch_size if _batching(k) else k.chunk_size)
+
+
+def retry_delay(attempts: int, k: Knobs | None = None) -> float:
+    """Exponential backoff with jitter: base·2^(n-1), capped, between half and all of it.
+
+    The jitter spreads the retries of chunks that failed together (an ESP
+    outage) so they do not hit the recovering server at the same instant.
+    """
+    k = k or knobs()
+    ceiling = min(k.retry_max, k.retry_base * 2 ** max(0, attempts - 1))
+    return ceiling * random.uniform(0.5, 1.0)
+
+
+# --- Error classification ------------------------------------------------------
+
+
+def _smtp_code_transient(code: int) -> bool:
+    return 400 <= code < 500
+
+
+def error_is_transient(exc: BaseException) -> bool:
+    """Worth retrying later (the same message may well go through)."""
+    if isinstance(exc, AnymailRecipientsRefused):
+        return False
+    if isinstance(exc, AnymailAPIError):
+        status = exc.status_code
+        return status is None or status == 429 or status >= 500
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _msg in exc.recipients.values()]
+        return bool(codes) and all(_smtp_code_transient(c) for c in codes)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _smtp_code_transient(exc.smtp_code) or exc.smtp_code == -1
+    # SMTPServerDisconnected, refused connections, timeouts, DNS (all OSError).
+    return isinstance(exc, OSError)
+
+
+def error_breaks_connection(exc: BaseException) -> bool:
+    """The connection itself failed: the rest of the chunk waits for a retry."""
+    if isinstance(exc, AnymailAPIError):
+        return error_is_transient(exc)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError):
+        return False
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code in (421, -1)
+    return isinstance(exc, OSError)
+
+
+def _describe(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None)
+    prefix = f"HTTP {status}: " if status else ""
+    return f"{prefix}{type(exc).__name__}: {exc}"[:2000]
+
+
+# --- Dispatch --------------------------------------------------------------------
+
+
+@dataclass
+class TickReport:
+    steps_dispatched: int = 0
+    steps_missed: int = 0
+    steps_superseded: int = 0
+    deliveries_created: int = 0
+    released: int = 0
+    expired: int = 0
+    enqueued: int = 0
+    chunks: int = 0
+    campaigns_finished: int = 0
+
+
+def _steps_due(now: datetime) -> list[Step]:
+    return list(
+        Step.objects.filter(
+            status__in=_OPEN_STEP,
+            due_at__lte=now,
+            campaign__status__in=(CampaignStatus.SCHEDULED, CampaignStatus.RUNNING),
+        )
+        .select_related("campaign")
+        .order_by("campaign_id", "due_at", "id")
+    )
+
+
+def _step_close(step: Step, status: str, reason: str) -> bool:
+    return (
+        Step.objects.filter(pk=step.pk, status__in=_OPEN_STEP).update(
+            status=status, status_reason=reason
+        )
+        == 1
+    )
+
+
+def steps_superseded(steps: Sequence[Step]) -> tuple[list[Step], list[Step]]:
+    """Of one campaign's due steps, which go out and which are superseded.
+
+    After a pause or an outage several steps may be due at once; nobody
+    should get a reminder and a last call in the same minute. The first
+    message always goes (everyone must be told) and then covers the
+    reminders due with it; otherwise the latest reminder/last call goes. Of
+    several digests, the latest.
+    """
+    audience = [s for s in steps if s.kind in _AUDIENCE_KINDS]
+    digests = [s for s in steps if s.kind == StepKind.MANAGER_DIGEST]
+    keep: list[Step] = []
+    firsts = [s for s in audience if s.kind == StepKind.FIRST]
+    if firsts:
+        keep += firsts
+    elif audience:
+        keep.append(audience[-1])
+    if digests:
+        keep.append(digests[-1])
+    return keep, [s for s in steps if s not in keep]
+
+
+def _audience_rows(step: Step) -> Iterable[Delivery]:
+    recipients = Recipient.objects.filter(
+        campaign_id=step.campaign_id, employee__is_active=True
+    )
+    if step.kind != StepKind.FIRST:
+        recipients = recipients.filter(acknowledged_at__isnull=True)
+    rows = recipients.values_list(
+        "id", "employee__email", "language", "employee__email_status"
+    ).order_by("id")
+    for recipient_id, email, language, email_status in rows.iterator(2000):
+        yield _new_delivery(
+            step, email, language, email_status, recipient_id=recipient_id
+        )
+
+
+def _digest_rows(step: Step) -> Iterable[Delivery]:
+    managers = (
+        Recipient.objects.filter(
+            campaign_id=step.campaign_id,
+            acknowledged_at__isnull=True,
+            employee__is_active=True,
+            employee__manager__is_active=True,
+        )
+        .values_list(
+            "employee__manager_id",
+            "employee__manager__email",
+            "employee__manager__language",
+            "employee__manager__email_status",
+        )
+        .distinct()
+        .order_by("employee__manager_id")
+    )
+    for manager_id, email, language, email_status in managers:
+        yield _new_delivery(step, email, language, email_status, manager_id=manager_id)
+
+
+def _new_delivery(
+    step: Step, email: str, language: str, email_status: str, **who: int
+) -> Delivery:
+    # A known-bad address is targeted but not sent to: the DPO sees it skipped
+    # with the reason instead of the person silently missing from the figures.
+    bad = email_status != EmailStatus.OK
+    return Delivery(
+        step_id=step.pk,
+        to_email=email,
+        language=language,
+        status=DeliveryStatus.SKIPPED if bad else DeliveryStatus.QUEUED,
+        last_error=_("Address bounced or complained before.") if bad else "",
+        **who,
+    )
+
+
+def _deliveries_create(step: Step) -> int:
+    rows = (
+        _digest_rows(step)
+        if step.kind == StepKind.MANAGER_DIGEST
+        else _audience_rows(step)
+    )
+    batch: list[Delivery] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= _INSERT_BATCH:
+            Delivery.objects.bulk_create(batch, ignore_conflicts=True)
+            batch = []
+    if batch:
+        Delivery.objects.bulk_create(batch, ignore_conflicts=True)
+    return Delivery.objects.filter(step=step).count()
+
+
+def step_dispatch(*, step: Step, now: datetime) -> int | None:
+    """Create the Delivery rows of one due step; None when it did not go.
+
+    One transaction: the step moves pending → dispatching (conditional, so a
+    beat tick and a `send_due` run at once dispatch it once) → done, with its
+    rows; a crash rolls everything back and the next tick starts again.
+    """
+    campaign = step.campaign
+    if now >= campaign.deadline:
+        _step_close(
+            step, StepStatus.MISSED, _("The deadline passed before it could go out.")
+        )
+        return None
+    window = scheduling.window_for(campaign)
+    if not scheduling.window_contains(now, window):
+        opening = scheduling.window_next_opening(now, window)
+        if opening >= campaign.deadline:
+            _step_close(
+                step, StepStatus.MISSED, _("No send window opens before the deadline.")
+            )
+        else:
+            Step.objects.filter(pk=step.pk, status__in=_OPEN_STEP).update(
+                due_at=opening
+            )
+        return None
+    with transaction.atomic():
+        if not Step.objects.filter(pk=step.pk, status__in=_OPEN_STEP).update(
+            status=StepStatus.DISPATCHING
+        ):
+            return None
+        services.campaign_enrol_new(campaign)
+        created = _deliveries_create(step)
+        Step.objects.filter(pk=step.pk).update(
+            status=StepStatus.DONE, dispatched_at=now
+        )
+        Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SCHEDULED).update(
+            status=CampaignStatus.RUNNING, updated_at=now
+        )
+    logger.info(
+        "step %s of campaign %s dispatched: %s deliveries",
+        step.pk,
+        campaign.pk,
+        created,
+    )
+    return created
+
+
+def steps_dispatch(*, now: datetime, report: TickReport) -> None:
+    by_campaign: dict[int, list[Step]] = defaultdict(list)
+    for step in _steps_due(now):
+        by_campaign[step.campaign_id].append(step)
+    for steps in by_campaign.values():
+        keep, superseded = steps_superseded(steps)
+        for step in superseded:
+            if _step_close(
+                step,
+                StepStatus.SKIPPED,
+                _("Superseded by a later step due at the same time."),
+            ):
+                report.steps_superseded += 1
+        for step in keep:
+            created = step_dispatch(step=step, now=now)
+            if created is None:
+                report.steps_missed += Step.objects.filter(
+                    pk=step.pk, status=StepStatus.MISSED
+                ).count()
+            else:
+                report.steps_dispatched += 1
+                report.deliveries_created += created
+
+
+def deliveries_sweep(*, now: datetime, k: Knobs | None = None) -> int:
+    """Put rows stuck in "sending" (their worker died) back to queued.
+
+    A row that has been claimed max_attempts times without an outcome is
+    failed instead, so a message that kills its worker cannot loop forever.
+    """
+    k = k or knobs()
+    stuck = Delivery.objects.filter(
+        status=DeliveryStatus.SENDING,
+        claimed_at__lt=now - timedelta(seconds=_claim_timeout(k)),
+    )
+    stuck.filter(attempts__gte=k.max_attempts).update(
+        status=DeliveryStatus.FAILED,
+        last_error=_("The worker sending it stopped too many times."),
+        status_at=now,
+        claimed_at=None,
+    )
+    return stuck.update(
+        status=DeliveryStatus.QUEUED,
+        claimed_at=None,
+        next_attempt_at=None,
+        last_error=_("Re-queued: the worker sending it stopped."),
+    )
+
+
+def _claim_timeout(k: Knobs) -> float:
+    # A chunk slowed by the rate limit must not look stuck while still
+    # sending: otherwise the sweeper would hand its rows to a second worker.
+    rate = ratelimit.rate_limit()
+    if rate > 0:
+        return max(k.claim_timeout, 3 * chunk_size(k) / rate)
+    return k.claim_timeout
+
+
+def deliveries_expire(*, now: datetime) -> int:
+    """Queued rows of campaigns past their deadline: missed, never sent late."""
+    return Delivery.objects.filter(
+        status=DeliveryStatus.QUEUED, step__campaign__deadline__lte=now
+    ).update(
+        status=DeliveryStatus.SKIPPED,
+        last_error=_("Missed: the deadline passed before it could be sent."),
+        status_at=now,
+    )
+
+
+def deliveries_enqueue(
+    *, enqueue: Enqueue, now: datetime, k: Knobs | None = None
+) -> tuple[int, int]:
+    """Hand queued rows whose time has come to the workers, in chunks.
+
+    Returns (rows, chunks). The chunks are enqueued after the lease commits,
+    so a worker never receives ids whose lease it cannot see yet.
+    """
+    k = k or knobs()
+    due = (
+        Delivery.objects.filter(
+            status=DeliveryStatus.QUEUED,
+            step__campaign__status=CampaignStatus.RUNNING,
+        )
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("step_id", "id")
+    )
+    size = chunk_size(k)
+    with transaction.atomic():
+        rows = list(
+            due.select_for_update(skip_locked=True, of=("self",)).values_list(
+                "id", "step_id"
+            )[: k.max_per_tick]
+        )
+        ids = [pk for pk, _step in rows]
+        lease = now + timedelta(seconds=k.enqueue_lease)
+        for start in range(0, len(ids), _UPDATE_BATCH):
+            Delivery.objects.filter(id__in=ids[start : start + _UPDATE_BATCH]).update(
+                next_attempt_at=lease
+            )
+        chunks = _chunks(rows, size)
+        for chunk in chunks:
+            transaction.on_commit(lambda chunk=chunk: enqueue(chunk))
+    return len(ids), len(chunks)
+
+
+def _chunks(rows: Sequence[tuple[int, int]], size: int) -> list[list[int]]:
+    """Consecutive ids of one step, at most ``size`` each."""
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    current_step = None
+    for pk, step_id in rows:
+        if current and (step_id != current_step or len(current) >= size):
+            chunks.append(current)
+            current = []
+        current.append(pk)
+        current_step = step_id
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def campaigns_finish(*, now: datetime) -> int:
+    """Mark steps whose rows all have an outcome done, then campaigns finished."""
+    busy = Delivery.objects.filter(
+        status__in=(DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+    )
+    Step.objects.filter(status=StepStatus.DONE, done_at__isnull=True).exclude(
+        pk__in=busy.values("step_id")
+    ).update(done_at=now)
+    finished = 0
+    candidates = Campaign.objects.filter(status=CampaignStatus.RUNNING).exclude(
+        pk__in=busy.values("step__campaign_id")
+    )
+    for campaign in candidates:
+        finished += services.campaign_finish_if_done(campaign=campaign, now=now)
+    return finished
+
+
+def dispatch_tick(*, enqueue: Enqueue, now: datetime | None = None) -> TickReport:
+    """One beat of the dispatcher: everything due now, nothing else."""
+    now = now or timezone.now()
+    k = knobs()
+    report = TickReport()
+    steps_dispatch(now=now, report=report)
+    report.released = deliveries_sweep(now=now, k=k)
+    report.expired = deliveries_expire(now=now)
+    report.enqueued, report.chunks = deliveries_enqueue(enqueue=enqueue, now=now, k=k)
+    report.campaigns_finished = campaigns_finish(now=now)
+    return report
+
+
+# --- Rendering -----------------------------------------------------------------
+
+
+class _Renderer:
+    """Campaign messages rendered once per content version and kind.
+
+    Rendering three Django templates per message would cost more than
+    sending it; the result is identical (tests/test_sending.py proves it
+    against content.message_render), since the per-person values are only
+    ever substituted or HTML-escaped.
+    """
+
+    def __init__(self, *, campaign: Campaign, kind: str, now: datetime) -> None:
+        self.campaign, self.kind, self.now = campaign, kind, now
+        self._prototypes: dict[tuple, content_mod.RenderedMessage] = {}
+
+    def _exact(
+        self, content: CampaignContent, first: str, last: str, token: str
+    ) -> content_mod.RenderedMessage:
+        return content_mod.message_render(
+            campaign=self.campaign,
+            content=content,
+            kind=self.kind,
+            first_name=first,
+            last_name=last,
+            token=token,
+            now=self.now,
+        )
+
+    def render(
+        self, content: CampaignContent, *, first: str, last: str, token: str
+    ) -> content_mod.RenderedMessage:
+        values = {"first_name": first, "last_name": last, "token": token}
+        if any(
+            "\r" in v or "\n" in v or any(m in v for m in _MARKS.values())
+            for v in values.values()
+        ):
+            return self._exact(content, first, last, token)
+        key = (content.pk, bool(first), bool(last))
+        proto = self._prototypes.get(key)
+        if proto is None:
+            proto = self._exact(
+                content,
+                _MARKS["first_name"] if first else "",
+                _MARKS["last_name"] if last else "",
+                _MARKS["token"],
+            )
+            self._prototypes[key] = proto
+        return content_mod.RenderedMessage(
+            proto.language,
+            " ".join(_fill(proto.subject, values, html=False).split()),
+            _fill(proto.body_text, values, html=False),
+            _fill(proto.body_html, values, html=True),
+            content=content,
+            sha256=proto.sha256,
+        )
+
+
+def _fill(text: str, values: dict[str, str], *, html: bool) -> str:
+    for name, mark in _MARKS.items():
+        if mark in text:
+            value = values[name]
+            text = text.replace(mark, str(escape(value)) if html else value)
+    return text
+
+
+# --- Claiming and sending --------------------------------------------------------
+
+
+@dataclass
+class SendReport:
+    claimed: int = 0
+    sent: int = 0
+    skipped: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Outgoing:
+    row: Delivery
+    to: str
+    message: content_mod.RenderedMessage
+
+
+def deliveries_claim(ids: Sequence[int], *, now: datetime) -> list[int]:
+    """Take queued rows for this worker; returns the ids it got.
+
+    FOR UPDATE SKIP LOCKED (PostgreSQL) lets two workers holding the same ids
+    split them without waiting; the conditional UPDATE is what guarantees
+    exclusivity everywhere (on SQLite the IMMEDIATE transaction serialises
+    the two statements). Paused campaigns' rows stay queued for later.
+    Attempts are counted at claim time so a message that crashes its worker
+    still uses up its attempts.
+    """
+    with transaction.atomic():
+        mine = list(
+            Delivery.objects.filter(
+                id__in=list(ids),
+                status=DeliveryStatus.QUEUED,
+                step__campaign__status=CampaignStatus.RUNNING,
+            )
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", flat=True)
+        )
+        if mine:
+            Delivery.objects.filter(id__in=mine, status=DeliveryStatus.QUEUED).update(
+                status=DeliveryStatus.SENDING,
+                claimed_at=now,
+                attempts=F("attempts") + 1,
+                status_at=now,
+            )
+    return mine
+
+
+def _skip_reason(row: Delivery, now: datetime) -> str:
+    if now >= row.step.campaign.deadline:
+        return _("Missed: the deadline passed before it could be sent.")
+    person: Employee = row.recipient.employee if row.recipient_id else row.manager
+    if not person.is_active:
+        return _("Employee deactivated.")
+    if person.email_status != EmailStatus.OK:
+        return _("Address bounced or complained before.")
+    if (
+        row.recipient_id
+        and row.step.kind != StepKind.FIRST
+        and row.recipient.acknowledged_at is not None
+    ):
+        return _("Acknowledged before the reminder went out.")
+    return ""
+
+
+def _digest_reports(
+    campaign: Campaign, manager_ids: list[int]
+) -> dict[int, list[content_mod.DigestLine]]:
+    """Each manager's unacknowledged active reports, read at send time."""
+    reports: dict[int, list[content_mod.DigestLine]] = defaultdict(list)
+    rows = (
+        Recipient.objects.filter(
+            campaign=campaign,
+            employee__manager_id__in=manager_ids,
+            employee__is_active=True,
+            acknowledged_at__isnull=True,
+        )
+        .order_by("last_name", "first_name", "email")
+        .values_list("employee__manager_id", "first_name", "last_name", "email")
+    )
+    for manager_id, first, last, email in rows:
+        reports[manager_id].append(content_mod.DigestLine(first, last, email))
+    return reports
+
+
+def _prepare(
+    step: Step, rows: list[Delivery], now: datetime, skips: dict[str, list[Delivery]]
+) -> list[_Outgoing]:
+    campaign = step.campaign
+    outgoing: list[_Outgoing] = []
+    if step.kind == StepKind.MANAGER_DIGEST:
+        reports = _digest_reports(campaign, [r.manager_id for r in rows])
+        for row in rows:
+            lines = reports.get(row.manager_id)
+            if not lines:
+                skips[_("All their reports acknowledged before it went out.")].append(
+                    row
+                )
+                continue
+            message = content_mod.digest_render(
+                campaign=campaign,
+                language=row.manager.language,
+                manager_first_name=row.manager.first_name,
+                reports=lines,
+                now=now,
+            )
+            outgoing.append(_Outgoing(row, row.manager.email, message))
+        return outgoing
+    current = {c.language: c for c in campaign.contents.filter(is_current=True)}
+    renderer = _Renderer(campaign=campaign, kind=step.kind, now=now)
+    for row in rows:
+        recipient = row.recipient
+        content = current.get(recipient.language) or current.get(settings.LANGUAGE_CODE)
+        if content is None:
+            skips[_("No content in this language nor the default one.")].append(row)
+            continue
+        message = renderer.render(
+            content,
+            first=recipient.first_name,
+            last=recipient.last_name,
+            token=token_from_seed(recipient.token_seed),
+        )
+        outgoing.append(_Outgoing(row, recipient.employee.email, message))
+    return outgoing
+
+
+def deliveries_send(ids: Sequence[int], *, now: datetime | None = None) -> SendReport:
+    """Claim, re-check, render, send and record one chunk of deliveries."""
+    now = now or timezone.now()
+    report = SendReport()
+    mine = deliveries_claim(ids, now=now)
+    report.claimed = len(mine)
+    if not mine:
+        return report
+    rows = list(
+        Delivery.objects.filter(id__in=mine)
+        .select_related("step__campaign", "recipient__employee", "manager")
+        .order_by("id")
+    )
+    by_step: dict[int, list[Delivery]] = defaultdict(list)
+    for row in rows:
+        by_step[row.step_id].append(row)
+    for step_rows in by_step.values():
+        _send_step(step_rows[0].step, step_rows, now, report)
+    return report
+
+
+def _send_step(
+    step: Step, rows: list[Delivery], now: datetime, report: SendReport
+) -> None:
+    skips: dict[str, list[Delivery]] = defaultdict(list)
+    candidates = []
+    for row in rows:
+        reason = _skip_reason(row, now)
+        if reason:
+            skips[reason].append(row)
+        else:
+            candidates.append(row)
+    outgoing = _prepare(step, candidates, now, skips) if candidates else []
+    for reason, skipped in skips.items():
+        _finish(skipped, DeliveryStatus.SKIPPED, reason, now)
+        report.skipped += len(skipped)
+    if not outgoing:
+        return
+    if _batching(knobs()) and len(outgoing) > 1:
+        _send_batch(step.campaign, outgoing, report)
+    else:
+        _send_each(step.campaign, outgoing, report)
+
+
+def _finish(rows: list[Delivery], status: str, reason: str, now: datetime) -> None:
+    ids = [r.pk for r in rows]
+    Delivery.objects.filter(id__in=ids, status=DeliveryStatus.SENDING).update(
+        status=status,
+        last_error=reason,
+        status_at=now,
+        claimed_at=None,
+        next_attempt_at=None,
+    )
+
+
+def _retry_or_fail(
+    rows: list[Delivery], exc: BaseException, report: SendReport
+) -> None:
+    """Transient failure: back to queued with a backoff, or failed at the limit."""
+    k = knobs()
+    now = timezone.now()
+    error = _describe(exc)
+    report.errors.append(error)
+    by_attempts: dict[int, list[int]] = defaultdict(list)
+    for row in rows:
+        by_attempts[row.attempts].append(row.pk)  # counted at claim time
+    for attempts, ids in by_attempts.items():
+        pending = Delivery.objects.filter(id__in=ids, status=DeliveryStatus.SENDING)
+        if attempts >= k.max_attempts:
+            report.failed += pending.update(
+                status=DeliveryStatus.FAILED,
+                last_error=_("Gave up after %(n)s attempts: %(error)s")
+                % {"n": attempts, "error": error},
+                status_at=now,
+                claimed_at=None,
+                next_attempt_at=None,
+            )
+        else:
+            report.retried += pending.update(
+                status=DeliveryStatus.QUEUED,
+                last_error=error,
+                status_at=now,
+                claimed_at=None,
+                next_attempt_at=now + timedelta(seconds=retry_delay(attempts, k)),
+            )
+
+
+def _fail(rows: list[Delivery], exc: BaseException, report: SendReport) -> None:
+    """Permanent failure: recorded, shown, and the campaign carries on."""
+    status = (
+        DeliveryStatus.REJECTED
+        if isinstance(exc, smtplib.SMTPRecipientsRefused | AnymailRecipientsRefused)
+        else DeliveryStatus.FAILED
+    )
+    report.errors.append(_describe(exc))
+    report.failed += len(rows)
+    _finish(rows, status, _describe(exc), timezone.now())
+
+
+def _record_sent(out: _Outgoing, message_id: str) -> None:
+    now = timezone.now()
+    Delivery.objects.filter(pk=out.row.pk, status=DeliveryStatus.SENDING).update(
+        status=DeliveryStatus.SENT,
+        sent_at=now,
+        status_at=now,
+        esp_message_id=message_id or "",
+        to_email=out.to,
+        language=out.message.language,
+        content=out.message.content,
+        content_sha256=out.message.sha256,
+        last_error="",
+        claimed_at=None,
+        next_attempt_at=None,
+    )
+
+
+def _email(campaign: Campaign, out: _Outgoing) -> EmailMultiAlternatives:
+    email = content_mod.email_build(out.message, campaign=campaign, to=out.to)
+    # Our own Message-ID, known before sending: over SMTP it is the only id.
+    email.extra_headers["Message-ID"] = make_msgid(domain=DNS_NAME)
+    return email
+
+
+def _send_each(
+    campaign: Campaign, outgoing: list[_Outgoing], report: SendReport
+) -> None:
+    """One message at a time on one reused connection (SMTP, or any backend)."""
+    connection = get_connection()
+    try:
+        connection.open()
+    except Exception as exc:
+        _on_error([o.row for o in outgoing], exc, report)
+        return
+    try:
+        for index, out in enumerate(outgoing):
+            if timezone.now() >= campaign.deadline:
+                rest = [o.row for o in outgoing[index:]]
+                _finish(
+                    rest,
+                    DeliveryStatus.SKIPPED,
+                    _("Missed: the deadline passed before it could be sent."),
+                    timezone.now(),
+                )
+                report.skipped += len(rest)
+                return
+            ratelimit.acquire(1)
+            email = _email(campaign, out)
+            try:
+                connection.send_messages([email])
+            except Exception as exc:
+                if error_breaks_connection(exc):
+                    _retry_or_fail([o.row for o in outgoing[index:]], exc, report)
+                    return
+                _on_error([out.row], exc, report)
+                continue
+            message_id = getattr(email, "anymail_status", None)
+            message_id = (message_id and message_id.message_id) or email.extra_headers[
+                "Message-ID"
+            ]
+            _record_sent(out, str(message_id))
+            report.sent += 1
+    finally:
+        try:
+            connection.close()
+        except Exception:  # closing a broken connection may fail: nothing to do
+            logger.debug("closing the mail connection failed", exc_info=True)
+
+
+def _on_error(rows: list[Delivery], exc: BaseException, report: SendReport) -> None:
+    if error_is_transient(exc):
+        _retry_or_fail(rows, exc, report)
+    else:
+        logger.warning("permanent send failure for %s rows: %s", len(rows), exc)
+        _fail(rows, exc, report)
+
+
+def _send_batch(
+    campaign: Campaign, outgoing: list[_Outgoing], report: SendReport
+) -> None:
+    """One ESP API call for the chunk (anymail merge_data), up to the ESP's limit."""
+    k = knobs()
+    for start in range(0, len(outgoing), max(1, k.batch_size)):
+        _send_one_batch(campaign, outgoing[start : start + k.batch_size], k, report)
+
+
+def _send_one_batch(
+    campaign: Campaign, outgoing: list[_Outgoing], k: Knobs, report: SendReport
+) -> None:
+    by_address: dict[str, _Outgoing] = {}
+    for out in outgoing:
+        by_address.setdefault(out.to.lower(), out)
+    duplicates = [o for o in outgoing if by_address[o.to.lower()] is not o]
+    batch = list(by_address.values())
+    email = EmailMultiAlternatives(
+        from_email=campaign.from_email or settings.DEFAULT_FROM_EMAIL,
+        to=[o.to for o in batch],
+        reply_to=[campaign.reply_to] if campaign.reply_to else None,
+        headers={"X-Campaign-Reference": campaign.reference},
+    )
+    email.template_id = k.batch_template
+    email.merge_data = {
+        o.to: {
+            "subject": o.message.subject,
+            "body_text": o.message.body_text,
+            "body_html": o.message.body_html,
+        }
+        for o in batch
+    }
+    ratelimit.acquire(len(batch))
+    try:
+        get_connection(ignore_recipient_status=True).send_messages([email])
+    except Exception as exc:
+        _on_error([o.row for o in batch], exc, report)
+    else:
+        _record_batch(batch, email, report)
+    if duplicates:  # the same address twice in one call: send it separately
+        _send_each(campaign, duplicates, report)
+
+
+def _record_batch(
+    batch: list[_Outgoing], email: EmailMultiAlternatives, report: SendReport
+) -> None:
+    statuses = email.anymail_status.recipients
+    now = timezone.now()
+    sent: list[Delivery] = []
+    for out in batch:
+        status = statuses.get(out.to) or statuses.get(out.to.lower())
+        row = out.row
+        if status is not None and status.status in ("rejected", "invalid"):
+            _fail([row], AnymailRecipientsRefused(f"{out.to}: {status.status}"), report)
+            continue
+        if status is not None and status.status == "failed":
+            _retry_or_fail([row], AnymailAPIError(f"{out.to}: failed"), report)
+            continue
+        row.status, row.sent_at, row.status_at = DeliveryStatus.SENT, now, now
+        row.esp_message_id = (status and status.message_id) or ""
+        row.to_email, row.language = out.to, out.message.language
+        row.content, row.content_sha256 = out.message.content, out.message.sha256
+        row.last_error, row.claimed_at, row.next_attempt_at = "", None, None
+        sent.append(row)
+    Delivery.objects.bulk_update(
+        sent,
+        [
+            "status",
+            "sent_at",
+            "status_at",
+            "esp_message_id",
+            "to_email",
+            "language",
+            "content",
+            "content_sha256",
+            "last_error",
+            "claimed_at",
+            "next_attempt_at",
+        ],
+    )
+    report.sent += len(sent)

@@ -1,0 +1,496 @@
+"""The sending pipeline without a broker: dispatch, claims, retries, re-checks.
+
+Mail goes to a real aiosmtpd server on loopback (tests/fake_esp.py) or to
+Django's locmem outbox; the ESP is a fake Postmark API on loopback.
+"""
+
+from __future__ import annotations
+
+import itertools
+import smtplib
+from datetime import timedelta
+
+import pytest
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+from django.core import mail
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from employees.models import EmailStatus
+from notifications import content as content_mod
+from notifications import sending, services
+from notifications.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Recipient,
+    Step,
+    StepKind,
+    StepStatus,
+)
+from notifications.tokens import token_from_seed
+from tests.campaign_factories import EmployeeFactory, campaign_make
+from tests.fake_esp import FakePostmark, SmtpSink
+
+_names = itertools.count()
+
+
+def launched(n: int = 3, *, deadline_days: int = 10, **employee):
+    """A running-to-be campaign whose first message is due now (window off)."""
+    EmployeeFactory.create_batch(n, **employee)
+    campaign = campaign_make(
+        name=f"Campaign {next(_names)}",
+        deadline=timezone.now() + timedelta(days=deadline_days),
+        window=services.WindowSpec(enabled=False),
+    )
+    services.campaign_launch(campaign=campaign)
+    return campaign
+
+
+def step_of(campaign, kind):
+    return campaign.steps.get(kind=kind)
+
+
+def make_due(step, when=None):
+    Step.objects.filter(pk=step.pk).update(
+        due_at=when or timezone.now(), status=StepStatus.PENDING
+    )
+
+
+class Collect:
+    def __init__(self):
+        self.chunks: list[list[int]] = []
+
+    def __call__(self, ids):
+        self.chunks.append(list(ids))
+
+
+def tick(now=None):
+    collect = Collect()
+    report = sending.dispatch_tick(enqueue=collect, now=now)
+    return report, collect.chunks
+
+
+def send_all(chunks):
+    for chunk in chunks:
+        sending.deliveries_send(chunk)
+
+
+# --- Dispatch ------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_creates_one_delivery_per_recipient_and_enqueues_chunks(settings):
+    settings.SEND_CHUNK_SIZE = 2
+    campaign = launched(5)
+    report, chunks = tick()
+    assert report.steps_dispatched == 1 and report.deliveries_created == 5
+    assert sorted(len(c) for c in chunks) == [1, 2, 2]
+    first = step_of(campaign, StepKind.FIRST)
+    first.refresh_from_db()
+    campaign.refresh_from_db()
+    assert first.status == StepStatus.DONE
+    assert campaign.status == CampaignStatus.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_dispatches_a_step_once_however_often_it_ticks():
+    campaign = launched(4)
+    _, chunks = tick()
+    again, more = tick()
+    assert again.steps_dispatched == 0 and more == []  # leased: not enqueued twice
+    assert Delivery.objects.filter(step__campaign=campaign).count() == 4
+    send_all(chunks + chunks)  # a duplicate task delivery
+    assert len(mail.outbox) == 4
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        campaign.recipients.values_list("email", flat=True)
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_re_enqueues_rows_whose_task_was_lost(settings):
+    settings.SEND_ENQUEUE_LEASE = 60
+    launched(3)
+    _, chunks = tick()
+    assert chunks  # ... and the broker loses them
+    _, none = tick(now=timezone.now() + timedelta(seconds=30))
+    _, again = tick(now=timezone.now() + timedelta(seconds=61))
+    assert none == [] and sum(map(len, again)) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_enrols_employees_added_after_launch_at_the_next_step():
+    campaign = launched(2)
+    send_all(tick()[1])
+    newcomer = EmployeeFactory()
+    make_due(step_of(campaign, StepKind.REMINDER))
+    send_all(tick()[1])
+    assert newcomer.email in [m.to[0] for m in mail.outbox[2:]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_does_not_query_the_database_per_recipient_to_dispatch():
+    def dispatch_queries(n):
+        Delivery.objects.all().delete()
+        Recipient.objects.all().delete()
+        launched(n)
+        with CaptureQueriesContext(connection) as ctx:
+            tick()
+        return len(ctx)
+
+    # Bulk inserts: SQLite caps the parameters of one INSERT, so 400 rows
+    # take a few more statements than 10; never one per recipient.
+    assert dispatch_queries(400) - dispatch_queries(10) <= 400 / 40
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_reports_a_step_that_could_not_go_before_the_deadline_as_missed():
+    campaign = launched(2, deadline_days=1)
+    after = campaign.deadline + timedelta(minutes=1)
+    _, chunks = tick(now=after)
+    first = step_of(campaign, StepKind.FIRST)
+    first.refresh_from_db()
+    assert first.status == StepStatus.MISSED and chunks == []
+    assert not Delivery.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_waits_for_the_send_window():
+    campaign = launched(1)
+    campaign.window_enabled = True
+    campaign.window_weekdays = []  # never open
+    campaign.save()
+    campaign.window_weekdays = [(timezone.now() + timedelta(days=2)).weekday()]
+    campaign.save()
+    report, chunks = tick()
+    first = step_of(campaign, StepKind.FIRST)
+    first.refresh_from_db()
+    assert report.steps_dispatched == 0 and chunks == []
+    assert first.status == StepStatus.PENDING and first.due_at > timezone.now()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_sends_one_of_several_reminders_due_at_once():
+    campaign = launched(2)
+    send_all(tick()[1])
+    make_due(step_of(campaign, StepKind.REMINDER), timezone.now() - timedelta(hours=1))
+    make_due(step_of(campaign, StepKind.LAST_CALL))
+    report, chunks = tick()
+    send_all(chunks)
+    assert report.steps_superseded == 1
+    assert [m.subject.split(":")[0] for m in mail.outbox[2:]] == [
+        "Last call"
+    ] * 2 or all("Dernier" in m.subject for m in mail.outbox[2:])
+    assert len(mail.outbox) == 4
+
+
+# --- Re-checks at send time -------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_sends_reminders_only_to_the_unacknowledged():
+    campaign = launched(3)
+    send_all(tick()[1])
+    done = campaign.recipients.first()
+    Recipient.objects.filter(pk=done.pk).update(acknowledged_at=timezone.now())
+    make_due(step_of(campaign, StepKind.REMINDER))
+    send_all(tick()[1])
+    reminded = [m.to[0] for m in mail.outbox[3:]]
+    assert len(reminded) == 2 and done.email not in reminded
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_skips_a_reminder_acknowledged_after_dispatch_but_before_sending():
+    campaign = launched(2)
+    send_all(tick()[1])
+    make_due(step_of(campaign, StepKind.REMINDER))
+    _, chunks = tick()
+    late = campaign.recipients.first()
+    Recipient.objects.filter(pk=late.pk).update(acknowledged_at=timezone.now())
+    send_all(chunks)
+    row = Delivery.objects.get(recipient=late, step__kind=StepKind.REMINDER)
+    assert row.status == DeliveryStatus.SKIPPED and "Acknowledged" in row.last_error
+    assert late.email not in [m.to[0] for m in mail.outbox[2:]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_sends_nothing_after_the_deadline():
+    campaign = launched(2)
+    _, chunks = tick()
+    Campaign.objects.filter(pk=campaign.pk).update(
+        deadline=timezone.now() - timedelta(seconds=1)
+    )
+    send_all(chunks)
+    assert mail.outbox == []
+    assert set(Delivery.objects.values_list("status", flat=True)) == {
+        DeliveryStatus.SKIPPED
+    }
+    assert "deadline" in Delivery.objects.first().last_error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_skips_bounced_addresses_and_deactivated_employees():
+    campaign = launched(3)
+    bounced, gone, ok = campaign.recipients.order_by("id")
+    bounced.employee.email_status = EmailStatus.BOUNCED
+    bounced.employee.save()
+    _, chunks = tick()
+    gone.employee.is_active = False
+    gone.employee.save()
+    send_all(chunks)
+    assert [m.to[0] for m in mail.outbox] == [ok.email]
+    statuses = dict(Delivery.objects.values_list("recipient_id", "status"))
+    assert statuses[bounced.pk] == statuses[gone.pk] == DeliveryStatus.SKIPPED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_sends_each_manager_one_digest_of_their_unacknowledged_reports():
+    boss = EmployeeFactory(email="boss@example.com", first_name="Ada")
+    team = EmployeeFactory.create_batch(3, manager=boss)
+    campaign = launched(0)
+    services.campaign_enrol_new(campaign)
+    send_all(tick()[1])
+    Recipient.objects.filter(employee=team[0]).update(acknowledged_at=timezone.now())
+    make_due(step_of(campaign, StepKind.MANAGER_DIGEST))
+    _, chunks = tick()
+    Recipient.objects.filter(employee=team[1]).update(acknowledged_at=timezone.now())
+    send_all(chunks)
+    digests = [m for m in mail.outbox if m.to == ["boss@example.com"]]
+    assert len(digests) == 2  # the first message (boss is staff too) + the digest
+    digest = digests[-1].body
+    assert team[2].email in digest
+    assert team[0].email not in digest and team[1].email not in digest
+
+
+# --- Claims --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_lets_only_one_worker_claim_a_row():
+    launched(3)
+    _, chunks = tick()
+    ids = chunks[0]
+    assert sending.deliveries_claim(ids, now=timezone.now()) == sorted(ids)
+    assert sending.deliveries_claim(ids, now=timezone.now()) == []
+    assert sending.deliveries_send(ids).claimed == 0
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_leaves_a_paused_campaigns_rows_queued():
+    campaign = launched(2)
+    _, chunks = tick()
+    services.campaign_pause(campaign=campaign)
+    send_all(chunks)
+    assert mail.outbox == []
+    assert set(Delivery.objects.values_list("status", flat=True)) == {
+        DeliveryStatus.QUEUED
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_requeues_rows_stuck_in_sending_and_fails_them_at_the_limit(settings):
+    settings.SEND_CLAIM_TIMEOUT = 60
+    settings.SEND_MAX_ATTEMPTS = 2
+    launched(1)
+    _, chunks = tick()
+    sending.deliveries_claim(chunks[0], now=timezone.now())  # then the worker dies
+    later = timezone.now() + timedelta(seconds=61)
+    assert tick(now=later)[0].released == 1
+    row = Delivery.objects.get()
+    assert row.status == DeliveryStatus.QUEUED and row.attempts == 1
+    sending.deliveries_claim([row.pk], now=later)  # dies again
+    tick(now=later + timedelta(seconds=61))
+    row.refresh_from_db()
+    assert row.status == DeliveryStatus.FAILED and mail.outbox == []
+
+
+# --- Errors --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (ConnectionRefusedError(111, "refused"), True),
+        (TimeoutError("timed out"), True),
+        (smtplib.SMTPServerDisconnected("gone"), True),
+        (smtplib.SMTPDataError(451, b"try later"), True),
+        (smtplib.SMTPDataError(554, b"rejected"), False),
+        (smtplib.SMTPRecipientsRefused({"a@x.org": (550, b"no such user")}), False),
+        (smtplib.SMTPRecipientsRefused({"a@x.org": (452, b"mailbox full")}), True),
+        (AnymailAPIError("slow down", status_code=429), True),
+        (AnymailAPIError("oops", status_code=503), True),
+        (AnymailAPIError("no connection"), True),
+        (AnymailAPIError("bad request", status_code=422), False),
+        (AnymailRecipientsRefused("all rejected"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_it_tells_transient_errors_from_permanent_ones(error, transient):
+    assert sending.error_is_transient(error) is transient
+
+
+def test_it_backs_off_exponentially_with_jitter(settings):
+    settings.SEND_RETRY_BASE = 10
+    settings.SEND_RETRY_MAX = 60
+    delays = [sending.retry_delay(n) for n in (1, 2, 3, 4, 5)]
+    assert 5 <= delays[0] <= 10 and 10 <= delays[1] <= 20 and 20 <= delays[2] <= 40
+    assert all(30 <= d <= 60 for d in delays[3:])
+    assert len({sending.retry_delay(3) for _ in range(20)}) > 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_retries_later_when_the_smtp_server_is_down_then_delivers(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_TIMEOUT = "127.0.0.1", 2
+    settings.SEND_RETRY_BASE = 30
+    sink = SmtpSink()
+    settings.EMAIL_PORT = sink.port
+    campaign = launched(3)
+    send_all(tick()[1])  # nobody listening
+    rows = Delivery.objects.all()
+    assert {r.status for r in rows} == {DeliveryStatus.QUEUED}
+    assert all(r.next_attempt_at > timezone.now() for r in rows)
+    assert all("Connection" in r.last_error and r.attempts == 1 for r in rows)
+    assert tick()[1] == []  # backing off
+    with sink:
+        send_all(tick(now=timezone.now() + timedelta(seconds=31))[1])
+    assert sorted(sink.addresses()) == sorted(
+        campaign.recipients.values_list("email", flat=True)
+    )
+    assert {r.status for r in rows.all()} == {DeliveryStatus.SENT}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_records_a_refused_recipient_and_carries_on(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    campaign = launched(3)
+    bad = campaign.recipients.order_by("id")[1]
+    with SmtpSink(reject={bad.email}) as sink:
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        send_all(tick()[1])
+    assert len(sink.addresses()) == 2 and bad.email not in sink.addresses()
+    row = Delivery.objects.get(recipient=bad)
+    assert row.status == DeliveryStatus.REJECTED and "550" in row.last_error
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_records_what_was_sent_with_which_content_version(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    campaign = launched(1, language="en")
+    with SmtpSink() as sink:
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        send_all(tick()[1])
+    row = Delivery.objects.get()
+    received = sink.received[0]
+    content = campaign.contents.get(language="en", is_current=True)
+    assert row.status == DeliveryStatus.SENT and row.sent_at and row.attempts == 1
+    assert row.content == content and row.content_sha256 == content.sha256
+    assert row.esp_message_id == received.header("Message-ID")
+    assert row.language == "en" and row.to_email == received.to
+
+
+# --- ESP batch sending ---------------------------------------------------------------
+
+
+def use_fake_postmark(settings, fake, *, batch_size=500):
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    settings.ANYMAIL = {
+        "POSTMARK_SERVER_TOKEN": fake.token,
+        "POSTMARK_API_URL": fake.url,
+    }
+    settings.EMAIL_BATCH_TEMPLATE = "notify-passthrough"
+    settings.EMAIL_BATCH_SIZE = batch_size
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_sends_a_chunk_in_one_esp_call_within_its_limit(settings):
+    with FakePostmark() as fake:
+        use_fake_postmark(settings, fake, batch_size=4)
+        campaign = launched(10)
+        send_all(tick()[1])
+    assert fake.calls == 3  # 4 + 4 + 2
+    assert sorted(fake.addresses()) == sorted(
+        campaign.recipients.values_list("email", flat=True)
+    )
+    model = fake.messages[0]["TemplateModel"]
+    assert "/a/" in model["body_text"] and model["subject"]
+    assert fake.messages[0]["TemplateAlias"] == "notify-passthrough"
+    assert all(
+        r.esp_message_id and r.status == DeliveryStatus.SENT
+        for r in Delivery.objects.all()
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_retries_an_esp_429_and_records_its_rejections(settings):
+    settings.SEND_RETRY_BASE = 1
+    with FakePostmark(fail_first=1) as fake:
+        use_fake_postmark(settings, fake)
+        campaign = launched(3)
+        bad = campaign.recipients.order_by("id")[0]
+        fake.reject = {bad.email}
+        send_all(tick()[1])
+        assert set(Delivery.objects.values_list("status", flat=True)) == {
+            DeliveryStatus.QUEUED
+        }
+        assert "HTTP 429" in Delivery.objects.first().last_error
+        send_all(tick(now=timezone.now() + timedelta(seconds=2))[1])
+    assert len(fake.addresses()) == 2
+    assert Delivery.objects.get(recipient=bad).status == DeliveryStatus.REJECTED
+    assert Delivery.objects.filter(status=DeliveryStatus.SENT).count() == 2
+
+
+# --- Rendering -----------------------------------------------------------------------
+
+
+names = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12
+)
+
+
+@pytest.mark.django_db
+@hsettings(max_examples=25, deadline=None)
+@given(first=names, last=names)
+def test_it_renders_exactly_what_content_message_render_renders(first, last):
+    campaign = campaign_make(name="Render", deadline=timezone.now() + timedelta(days=9))
+    content = campaign.contents.get(language="fr")
+    now = timezone.now()
+    token = token_from_seed("seed")
+    renderer = sending._Renderer(campaign=campaign, kind=StepKind.REMINDER, now=now)
+    renderer.render(content, first="Warm", last="Up", token=token)
+    fast = renderer.render(content, first=first, last=last, token=token)
+    exact = content_mod.message_render(
+        campaign=campaign,
+        content=content,
+        kind=StepKind.REMINDER,
+        first_name=first,
+        last_name=last,
+        token=token,
+        now=now,
+    )
+    assert (fast.subject, fast.body_text, fast.body_html) == (
+        exact.subject,
+        exact.body_text,
+        exact.body_html,
+    )
+    campaign.delete()
+
+
+# --- Command -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_sends_due_messages_synchronously_from_the_command(capsys):
+    launched(2)
+    call_command("send_due")
+    out = capsys.readouterr().out
+    assert "deliveries_created: 2" in out and "sent: 2" in out
+    assert len(mail.outbox) == 2
