@@ -606,12 +606,17 @@ _COMPARED = ("hr_id", "first_name", "last_name", "department", "country", "langu
 
 
 def _load_existing() -> dict[int, tuple]:
-    return {
-        row[0]: row
-        for row in Employee.objects.values_list(*_EXISTING_FIELDS).iterator(
-            chunk_size=5000
-        )
-    }
+    """The directory as tuples in _EXISTING_FIELDS order, read with one plain
+    SELECT: values_list() costs ~5 us a row in conversions none of these
+    columns need (booleans come back as 0/1 on SQLite; only their truth is
+    used)."""
+    table, col = _sql_names()
+    columns = ", ".join(
+        col[name.replace("manager_id", "manager")] for name in _EXISTING_FIELDS
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {table}")  # noqa: S608 (names from _meta)
+        return {row[0]: row for row in cursor.fetchall()}
 
 
 class _Planner:
