@@ -3,6 +3,7 @@
 
     python3 dev.py demo   # web + worker + beat with demo data, mail in var/outbox/
     python3 dev.py test   # the test suite (extra arguments go to pytest)
+    python3 dev.py setup  # only create/update .venv (used by .ci/run)
 
 Both create .venv/ and install requirements-dev.txt into it the first time (and
 again whenever a requirements file changes). Only the standard library is used
@@ -145,7 +146,12 @@ def test(python: Path, extra: list[str]) -> int:
             Path(f"{name}{suffix}").unlink(missing_ok=True)
 
 
-COMMANDS = {"demo": demo, "test": test}
+def setup(python: Path, extra: list[str]) -> int:
+    """Only create/refresh .venv (demo and test do it too); used by .ci/run."""
+    return 0
+
+
+COMMANDS = {"demo": demo, "test": test, "setup": setup}
 
 
 def main() -> int:
