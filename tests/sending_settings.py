@@ -18,3 +18,7 @@ SEND_RETRY_BASE = env_float("SEND_RETRY_BASE", 30.0, minimum=0.0)
 SEND_RETRY_MAX = env_float("SEND_RETRY_MAX", 1800.0, minimum=0.0)
 SEND_ENQUEUE_LEASE = env_float("SEND_ENQUEUE_LEASE", 600.0, minimum=1.0)
 SEND_CLAIM_TIMEOUT = env_float("SEND_CLAIM_TIMEOUT", 900.0, minimum=1.0)
+# Tests give each worker its own queue; the dispatcher running in that worker
+# must enqueue its chunks there too.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+EMAIL_RATE_LIMIT = env_float("EMAIL_RATE_LIMIT", 0.0, minimum=0.0)
