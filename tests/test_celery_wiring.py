@@ -7,6 +7,7 @@ import sys
 import uuid
 
 import pytest
+from celery.exceptions import TimeoutError as CeleryTimeoutError
 
 from config.celery import ping
 from tests.services import REDIS_URL
@@ -28,7 +29,10 @@ def _round_trip(worker: Worker) -> tuple[str, str]:
     result = client_app(worker).send_task(
         "config.ping", args=[value], queue=worker.queue
     )
-    return value, result.get(timeout=15)
+    try:
+        return value, result.get(timeout=15)
+    except CeleryTimeoutError:
+        pytest.fail(f"no result from the worker in 15 s; its log:\n{worker.log}")
 
 
 @pytest.mark.redis

@@ -148,9 +148,17 @@ def worker_database_env() -> dict[str, str]:
 
 def client_app(worker: Worker) -> Celery:
     """A Celery app, independent of Django's, that talks to `worker`."""
-    app = Celery(f"client-{worker.hostname}", set_as_current=False)
+    # Celery lets the CELERY_BROKER_URL / CELERY_RESULT_BACKEND environment
+    # variables (set in CI for the test process) win over app.conf.broker_url
+    # and result_backend; the read/write URLs and the backend argument do not.
+    app = Celery(
+        f"client-{worker.hostname}",
+        backend=worker.result_backend,
+        set_as_current=False,
+    )
     app.conf.broker_url = worker.broker_url
-    app.conf.result_backend = worker.result_backend
+    app.conf.broker_read_url = worker.broker_url
+    app.conf.broker_write_url = worker.broker_url
     app.conf.task_default_queue = worker.queue
     if worker.broker_url.startswith("filesystem://") and worker.var_dir:
         app.conf.broker_transport_options = filesystem_transport_options(worker.var_dir)
