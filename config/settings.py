@@ -59,15 +59,20 @@ if not DEBUG:
     _check_production()
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Our admin site (audit/sites.py): rate-limited login, optional 2FA.
+    "audit.apps.NotifyAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "anymail",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "employees",
     "notifications",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -78,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -247,6 +253,22 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [SITE_URL])
+
+# Admin login: failed attempts per user name and per address within the
+# lockout window (counted in the cache), and two-factor (django-otp): users
+# with a registered device always give a code; OTP_REQUIRED makes it
+# mandatory for everyone.
+OTP_REQUIRED = env_bool("OTP_REQUIRED", False)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Staff notifications")
+LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5, minimum=1)
+LOGIN_MAX_FAILURES_PER_IP = env_int("LOGIN_MAX_FAILURES_PER_IP", 20, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+
+# Retention (audit/retention.py, `manage.py purge_expired`, daily task).
+RETENTION_DAYS_AFTER_CAMPAIGN = env_int("RETENTION_DAYS_AFTER_CAMPAIGN", 365, minimum=1)
+RETENTION_DAYS_INACTIVE_EMPLOYEE = env_int(
+    "RETENTION_DAYS_INACTIVE_EMPLOYEE", 365, minimum=1
+)
 
 LOGGING = {
     "version": 1,

@@ -20,6 +20,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from notifications import content as content_mod
 from notifications import scheduling
 from notifications.library import TEMPLATES
@@ -75,13 +77,54 @@ def _now(now: datetime | None) -> datetime:
 
 
 def _transition(
-    campaign: Campaign, *, allowed: tuple[str, ...], to: str, **fields: object
+    campaign: Campaign,
+    *,
+    allowed: tuple[str, ...],
+    to: str,
+    audit: tuple[str, object] | None = None,
+    **fields: object,
 ) -> bool:
-    changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
-        status=to, updated_at=timezone.now(), **fields
-    )
-    campaign.refresh_from_db()
+    """``audit``: (action, user) to record in the audit log when it changed."""
+    before = campaign.status
+    with transaction.atomic():
+        changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
+            status=to, updated_at=timezone.now(), **fields
+        )
+        campaign.refresh_from_db()
+        if changed == 1 and audit is not None:
+            action, user = audit
+            audit_record(
+                actor=user,
+                action=action,
+                target=campaign,
+                before={"status": before},
+                after={"status": campaign.status},
+            )
     return changed == 1
+
+
+def _content_audit(
+    user: object | None,
+    campaign: Campaign,
+    before: CampaignContent | None,
+    after: CampaignContent,
+) -> None:
+    def state(content: CampaignContent | None) -> dict | None:
+        if content is None:
+            return None
+        return {
+            "language": content.language,
+            "version": content.version,
+            "sha256": content.sha256,
+        }
+
+    audit_record(
+        actor=user,
+        action=AuditAction.CONTENT_CHANGE,
+        target=campaign,
+        before=state(before),
+        after=state(after),
+    )
 
 
 # --- Steps -----------------------------------------------------------------
@@ -187,16 +230,20 @@ def content_save(
         if current and current.sha256 == digest:
             return current
         if current and campaign.status == CampaignStatus.DRAFT:
+            previous = CampaignContent(
+                language=language, version=current.version, sha256=current.sha256
+            )
             for name, value in values.items():
                 setattr(current, name, value)
             current.sha256 = digest
             current.save()
+            _content_audit(user, campaign, previous, current)
             return current
         version = 1
         if current:
             version = current.version + 1
             CampaignContent.objects.filter(pk=current.pk).update(is_current=False)
-        return CampaignContent.objects.create(
+        created = CampaignContent.objects.create(
             campaign=campaign,
             language=language,
             version=version,
@@ -205,6 +252,8 @@ def content_save(
             created_by=user if getattr(user, "pk", None) else None,
             **values,
         )
+        _content_audit(user, campaign, current, created)
+        return created
 
 
 # --- Creation --------------------------------------------------------------
@@ -258,6 +307,12 @@ def campaign_create(
         )
         steps_default(campaign=campaign)
         steps_preview(campaign=campaign)
+        audit_record(
+            actor=created_by,
+            action=AuditAction.CAMPAIGN_CREATE,
+            target=campaign,
+            after={"name": name, "template": template, "deadline": deadline},
+        )
         if source:
             template_apply(campaign=campaign, template=template, user=created_by)
     return campaign
@@ -341,6 +396,7 @@ def campaign_launch(
             campaign,
             allowed=(CampaignStatus.DRAFT,),
             to=CampaignStatus.SCHEDULED,
+            audit=(AuditAction.CAMPAIGN_LAUNCH, user),
             launched_at=now,
         ):
             raise CampaignError(
@@ -408,16 +464,19 @@ def recipient_token(recipient: Recipient) -> str:
 # --- Lifecycle ---------------------------------------------------------------
 
 
-def campaign_pause(*, campaign: Campaign, now: datetime | None = None) -> bool:
+def campaign_pause(
+    *, campaign: Campaign, user: object | None = None, now: datetime | None = None
+) -> bool:
     return _transition(
         campaign,
         allowed=(CampaignStatus.SCHEDULED, CampaignStatus.RUNNING),
         to=CampaignStatus.PAUSED,
+        audit=(AuditAction.CAMPAIGN_PAUSE, user),
         paused_at=_now(now),
     )
 
 
-def campaign_resume(*, campaign: Campaign) -> bool:
+def campaign_resume(*, campaign: Campaign, user: object | None = None) -> bool:
     """Paused → running if a step went out already, else scheduled.
 
     Steps whose time came during the pause go at the dispatcher's next tick
@@ -431,17 +490,21 @@ def campaign_resume(*, campaign: Campaign) -> bool:
         campaign,
         allowed=(CampaignStatus.PAUSED,),
         to=CampaignStatus.RUNNING if started else CampaignStatus.SCHEDULED,
+        audit=(AuditAction.CAMPAIGN_RESUME, user),
         paused_at=None,
     )
 
 
-def campaign_cancel(*, campaign: Campaign, now: datetime | None = None) -> bool:
+def campaign_cancel(
+    *, campaign: Campaign, user: object | None = None, now: datetime | None = None
+) -> bool:
     now = _now(now)
     with transaction.atomic():
         if not _transition(
             campaign,
             allowed=(CampaignStatus.DRAFT, *_LAUNCHED),
             to=CampaignStatus.CANCELLED,
+            audit=(AuditAction.CAMPAIGN_CANCEL, user),
             cancelled_at=now,
         ):
             return False

@@ -1,0 +1,260 @@
+"""Hashing and verification of the evidence chain.
+
+Why deliveries are *sealed in batches* rather than chained one by one:
+chaining each Delivery as it is sent would put every send of every worker
+behind one global lock (the chain head), turning a parallel pipeline of
+300,000 messages into a queue, and would make the sending code depend on the
+audit app. Instead, ``records_seal`` hashes the delivery and recipient rows
+of a campaign and appends the new or changed row hashes as one "seal" entry
+(its ``after`` holds the Merkle-style root of the batch). It runs
+
+- at every evidence export (so an export always covers the rows it lists),
+- before an erasure or a purge (the evidence is frozen before names go), and
+- optionally right after a chunk is sent or a step finishes (a one-line hook
+  in the sending code: ``records_seal(campaign_id=...)``), which shortens the
+  window in which an edit made directly in the database would be sealed as if
+  legitimate. An edit after a row was sealed is always detected: the live row
+  no longer matches its latest sealed hash (``records_verify``).
+
+Personal fields enter a record's hash only through a salted
+``personal_sha256`` stored beside it: erasure forgets the salt and blanks the
+fields, the record hash and the chain stay verifiable, and the digest can no
+longer be brute-forced back to an address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from audit.models import AuditEntry, RecordKind, SealedRecord
+from notifications.models import Delivery, Recipient
+
+# Fields hashed in clear / through the salted digest, per record kind. The
+# evidence export writes exactly these so a file can be checked on its own.
+DELIVERY_FIELDS = (
+    "id",
+    "step_id",
+    "recipient_id",
+    "manager_id",
+    "language",
+    "status",
+    "content_id",
+    "content_sha256",
+    "esp_message_id",
+    "sent_at",
+)
+DELIVERY_PERSONAL = ("to_email",)
+RECIPIENT_FIELDS = (
+    "id",
+    "campaign_id",
+    "employee_id",
+    "language",
+    "enrolled_at",
+    "acknowledged_at",
+    "answer",
+    "content_version_seen_id",
+)
+RECIPIENT_PERSONAL = ("email", "first_name", "last_name")
+ENTRY_FIELDS = (
+    "seq",
+    "created_at",
+    "user_id",
+    "username",
+    "action",
+    "target_type",
+    "target_id",
+    "subject_employee_id",
+)
+ENTRY_PERSONAL = ("target_repr", "before", "after", "reason")
+
+KINDS: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
+    RecordKind.DELIVERY: (Delivery, DELIVERY_FIELDS, DELIVERY_PERSONAL),
+    RecordKind.RECIPIENT: (Recipient, RECIPIENT_FIELDS, RECIPIENT_PERSONAL),
+}
+
+
+def _value(value: Any) -> Any:
+    # One spelling of a time whatever the database returns: UTC, microseconds.
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    return value
+
+
+def canonical(data: Any) -> str:
+    """Sorted keys, no spaces, UTF-8: the same bytes on every machine."""
+    return json.dumps(
+        data,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        cls=DjangoJSONEncoder,
+    )
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def jsonable(data: Any) -> Any:
+    """What a JSONField gives back: dates as text, tuples as lists."""
+    if data is None:
+        return None
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def salt_new() -> str:
+    return secrets.token_hex(16)
+
+
+def personal_digest(salt: str, values: dict[str, Any]) -> str:
+    return sha256(salt + canonical({k: _value(v) for k, v in values.items()}))
+
+
+def record_digest(kind: str, fields: dict[str, Any], personal_sha256: str) -> str:
+    clear = {k: _value(v) for k, v in fields.items()}
+    return sha256(
+        canonical({"kind": kind, "fields": clear, "personal": personal_sha256})
+    )
+
+
+def link(prev_sha256: str, record_sha256: str) -> str:
+    return sha256(prev_sha256 + record_sha256)
+
+
+def seal_root(items: Iterable[tuple[str, int, str]]) -> str:
+    """The hash of a batch of (kind, object id, record hash), order-free."""
+    lines = sorted(f"{kind}:{oid}:{digest}" for kind, oid, digest in items)
+    return sha256("\n".join(lines))
+
+
+def export_digest(record_hashes: Iterable[str]) -> str:
+    return sha256("\n".join(record_hashes))
+
+
+# --- audit entries ---------------------------------------------------------
+
+
+def entry_personal(entry: AuditEntry) -> dict[str, Any]:
+    return {name: getattr(entry, name) for name in ENTRY_PERSONAL}
+
+
+def entry_record(entry: AuditEntry) -> str:
+    fields = {name: getattr(entry, name) for name in ENTRY_FIELDS}
+    return record_digest("audit", fields, entry.personal_sha256)
+
+
+# --- sealed records ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordHash:
+    kind: str
+    object_id: int
+    campaign_id: int
+    employee_id: int | None
+    fields: dict[str, Any]
+    personal: dict[str, Any]
+    salt: str
+    personal_sha256: str
+    record_sha256: str
+
+
+def _rows(kind: str, campaign_id: int, ids: Iterable[int] | None) -> Iterator[dict]:
+    model, clear, personal = KINDS[kind]
+    extra = ("step__campaign_id", "recipient__employee_id", "manager_id")
+    if kind == RecordKind.RECIPIENT:
+        qs = model.objects.filter(campaign_id=campaign_id)
+        extra = ("campaign_id", "employee_id")
+    else:
+        qs = model.objects.filter(step__campaign_id=campaign_id)
+    if ids is not None:
+        qs = qs.filter(id__in=list(ids))
+    names = list(dict.fromkeys((*clear, *personal, *extra)))
+    return qs.order_by("id").values(*names).iterator(chunk_size=2000)
+
+
+def _latest_seals(kind: str, campaign_id: int) -> dict[int, SealedRecord]:
+    latest: dict[int, SealedRecord] = {}
+    for sealed in SealedRecord.objects.filter(
+        kind=kind, campaign_id=campaign_id
+    ).order_by("seal_id", "id"):
+        latest[sealed.object_id] = sealed
+    return latest
+
+
+def record_hash(
+    kind: str, row: dict, sealed: SealedRecord | None, *, new_salt: bool = True
+) -> RecordHash:
+    """The hash of a live row, reusing the salt of its latest seal.
+
+    After an erasure the salt is gone: the stored personal digest stands in
+    for the blanked fields.
+    """
+    _model, clear, personal = KINDS[kind]
+    fields = {name: row[name] for name in clear}
+    values = {name: row[name] for name in personal}
+    if sealed is not None and not sealed.personal_salt:
+        salt, digest = "", sealed.personal_sha256
+    else:
+        salt = sealed.personal_salt if sealed else (salt_new() if new_salt else "")
+        digest = personal_digest(salt, values)
+    if kind == RecordKind.RECIPIENT:
+        campaign_id, employee_id = row["campaign_id"], row["employee_id"]
+    else:
+        campaign_id = row["step__campaign_id"]
+        employee_id = row["recipient__employee_id"] or row["manager_id"]
+    return RecordHash(
+        kind=kind,
+        object_id=row["id"],
+        campaign_id=campaign_id,
+        employee_id=employee_id,
+        fields=fields,
+        personal=values,
+        salt=salt,
+        personal_sha256=digest,
+        record_sha256=record_digest(kind, fields, digest),
+    )
+
+
+def records_current(
+    campaign_id: int, *, ids: dict[str, Iterable[int] | None] | None = None
+) -> Iterator[tuple[RecordHash, SealedRecord | None]]:
+    """Every (live hash, latest seal) of a campaign's records."""
+    for kind in KINDS:
+        wanted = ids.get(kind) if ids else None
+        if ids is not None and kind not in ids:
+            continue
+        latest = _latest_seals(kind, campaign_id)
+        for row in _rows(kind, campaign_id, wanted):
+            sealed = latest.get(row["id"])
+            yield record_hash(kind, row, sealed), sealed
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    kind: str
+    object_id: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id}: {self.problem}"
+
+
+def records_verify(campaign_id: int) -> list[Mismatch]:
+    """Live rows that differ from their latest sealed hash (edited outside
+    the application since they were sealed)."""
+    found = []
+    for current, sealed in records_current(campaign_id):
+        if sealed and current.record_sha256 != sealed.record_sha256:
+            found.append(
+                Mismatch(current.kind, current.object_id, "changed since sealed")
+            )
+    return found

@@ -1,0 +1,285 @@
+"""Writing to the audit log and the evidence chain; verifying them.
+
+``audit_record`` is the one way to append. It runs inside a transaction that
+first locks the single ChainHead row (``SELECT … FOR UPDATE`` on PostgreSQL;
+SQLite's write lock, taken at BEGIN IMMEDIATE by our settings, does the same),
+so concurrent appends queue and the chain never forks. Called inside a
+caller's transaction, the entry commits or rolls back with the action it
+records.
+"""
+
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit import chain
+from audit.models import (
+    GENESIS,
+    AuditAction,
+    AuditEntry,
+    ChainHead,
+    RecordKind,
+    SealedRecord,
+)
+
+SYSTEM = "system"
+
+
+def _locked_head() -> ChainHead:
+    head = ChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        # First append ever (or a test flushed the table): create the row,
+        # tolerating a concurrent creator, then lock it.
+        ChainHead.objects.bulk_create([ChainHead(pk=1)], ignore_conflicts=True)
+        head = ChainHead.objects.select_for_update().get(pk=1)
+    return head
+
+
+def _actor(actor: Any) -> tuple[Any, str]:
+    if actor is None:
+        return None, SYSTEM
+    if isinstance(actor, str):
+        return None, actor[:150]
+    if getattr(actor, "pk", None):
+        return actor, actor.get_username()[:150]
+    return None, SYSTEM
+
+
+def os_user() -> str:
+    try:
+        return f"shell:{getpass.getuser()}"
+    except Exception:  # no login name in some containers
+        return "shell"
+
+
+def _subject(target: models.Model | None) -> int | None:
+    if target is None:
+        return None
+    label = target._meta.label_lower
+    if label == "employees.employee":
+        return target.pk
+    if label == "notifications.recipient":
+        return target.employee_id
+    return None
+
+
+def _append(head: ChainHead, entry: AuditEntry) -> AuditEntry:
+    entry.seq = head.seq + 1
+    entry.prev_sha256 = head.entry_sha256
+    entry.record_sha256 = chain.entry_record(entry)
+    entry.entry_sha256 = chain.link(entry.prev_sha256, entry.record_sha256)
+    entry.save(force_insert=True)
+    ChainHead.objects.filter(pk=head.pk).update(
+        seq=entry.seq, entry_sha256=entry.entry_sha256
+    )
+    head.seq, head.entry_sha256 = entry.seq, entry.entry_sha256
+    return entry
+
+
+def _entry(
+    *,
+    actor: Any,
+    action: str,
+    target: models.Model | None,
+    before: Any,
+    after: Any,
+    reason: str,
+    subject_employee_id: int | None,
+) -> AuditEntry:
+    user, username = _actor(actor)
+    entry = AuditEntry(
+        created_at=timezone.now(),
+        user=user,
+        username=username,
+        action=action,
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_repr=str(target)[:255] if target is not None else "",
+        subject_employee_id=subject_employee_id
+        if subject_employee_id is not None
+        else _subject(target),
+        before=chain.jsonable(before),
+        after=chain.jsonable(after),
+        reason=reason,
+        personal_salt=chain.salt_new(),
+    )
+    entry.personal_sha256 = chain.personal_digest(
+        entry.personal_salt, chain.entry_personal(entry)
+    )
+    return entry
+
+
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    target: models.Model | None = None,
+    before: Any = None,
+    after: Any = None,
+    reason: str = "",
+    subject_employee_id: int | None = None,
+) -> AuditEntry:
+    """Append one entry. ``actor``: a user, a name ("shell:alice"), or None
+    for the system (scheduler, retention task)."""
+    entry = _entry(
+        actor=actor,
+        action=action,
+        target=target,
+        before=before,
+        after=after,
+        reason=reason,
+        subject_employee_id=subject_employee_id,
+    )
+    with transaction.atomic():
+        return _append(_locked_head(), entry)
+
+
+def records_seal(
+    *,
+    campaign_id: int,
+    actor: Any = None,
+    ids: dict[str, list[int] | None] | None = None,
+) -> AuditEntry | None:
+    """Seal the campaign's new or changed delivery/recipient rows.
+
+    One chain entry per call whatever the number of rows; None when nothing
+    changed since the last seal. ``ids`` narrows to some rows per kind, e.g.
+    ``{"delivery": [ids of a sent chunk]}``.
+    """
+    from notifications.models import Campaign
+
+    with transaction.atomic():
+        head = _locked_head()
+        fresh = [
+            current
+            for current, sealed in chain.records_current(campaign_id, ids=ids)
+            if sealed is None or sealed.record_sha256 != current.record_sha256
+        ]
+        if not fresh:
+            return None
+        counts = {kind: 0 for kind in RecordKind.values}
+        for current in fresh:
+            counts[current.kind] += 1
+        root = chain.seal_root((c.kind, c.object_id, c.record_sha256) for c in fresh)
+        entry = _entry(
+            actor=actor,
+            action=AuditAction.SEAL,
+            target=Campaign.objects.filter(pk=campaign_id).first(),
+            before=None,
+            after={"campaign": campaign_id, "counts": counts, "root": root},
+            reason="",
+            subject_employee_id=None,
+        )
+        entry = _append(head, entry)
+        SealedRecord.objects.bulk_create(
+            (
+                SealedRecord(
+                    seal=entry,
+                    kind=c.kind,
+                    object_id=c.object_id,
+                    campaign_id=c.campaign_id,
+                    employee_id=c.employee_id,
+                    record_sha256=c.record_sha256,
+                    personal_salt=c.salt,
+                    personal_sha256=c.personal_sha256,
+                )
+                for c in fresh
+            ),
+            batch_size=2000,
+        )
+    return entry
+
+
+# --- verification ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    checked: int
+    head_seq: int
+    head_sha256: str
+    broken_seq: int | None = None
+    problem: str = ""
+
+    def __str__(self) -> str:
+        if self.ok:
+            return _("Chain intact: %(n)s entries, head #%(seq)s %(hash)s.") % {
+                "n": self.checked,
+                "seq": self.head_seq,
+                "hash": self.head_sha256,
+            }
+        return _("Chain broken at entry #%(seq)s: %(problem)s") % {
+            "seq": self.broken_seq,
+            "problem": self.problem,
+        }
+
+
+def _redaction_ok(entry: AuditEntry) -> bool:
+    return (
+        entry.target_repr == ""
+        and entry.before is None
+        and entry.after is None
+        and entry.reason == ""
+        and entry.subject_employee_id is not None
+    )
+
+
+def _seal_problem(entry: AuditEntry) -> str:
+    items = entry.sealed_records.values_list("kind", "object_id", "record_sha256")
+    if chain.seal_root(items) != (entry.after or {}).get("root"):
+        return _("the sealed record hashes do not match the seal")
+    return ""
+
+
+def _entry_problem(entry: AuditEntry, expected_seq: int, prev: str) -> str:
+    if entry.seq != expected_seq:
+        return _("entry #%(seq)s is missing") % {"seq": expected_seq}
+    if entry.prev_sha256 != prev:
+        return _("it does not follow the previous entry")
+    if entry.personal_salt:
+        digest = chain.personal_digest(entry.personal_salt, chain.entry_personal(entry))
+        if digest != entry.personal_sha256:
+            return _("its object, before/after or reason was changed")
+    elif not _redaction_ok(entry):
+        return _("its personal fields were changed after redaction")
+    if chain.entry_record(entry) != entry.record_sha256:
+        return _("its fields were changed")
+    if chain.link(prev, entry.record_sha256) != entry.entry_sha256:
+        return _("its chain hash was changed")
+    if entry.action == AuditAction.SEAL and entry.personal_salt:
+        return _seal_problem(entry)
+    return ""
+
+
+def audit_verify(*, up_to_seq: int | None = None) -> ChainReport:
+    """Recompute the whole chain (or up to an entry); report the first break."""
+    prev, expected, checked = GENESIS, 1, 0
+    entries = AuditEntry.objects.order_by("seq")
+    if up_to_seq is not None:
+        entries = entries.filter(seq__lte=up_to_seq)
+    for entry in entries.iterator(chunk_size=2000):
+        problem = _entry_problem(entry, expected, prev)
+        if problem:
+            return ChainReport(False, checked, expected - 1, prev, entry.seq, problem)
+        prev, expected, checked = entry.entry_sha256, expected + 1, checked + 1
+    if up_to_seq is None:
+        head = ChainHead.objects.filter(pk=1).first()
+        head_seq = head.seq if head else 0
+        head_hash = head.entry_sha256 if head else GENESIS
+        if (head_seq, head_hash) != (expected - 1, prev):
+            return ChainReport(
+                False,
+                checked,
+                expected - 1,
+                prev,
+                expected,
+                _("entries after #%(seq)s were deleted") % {"seq": expected - 1},
+            )
+    return ChainReport(True, checked, expected - 1, prev)

@@ -1,0 +1,13 @@
+"""Celery wrappers of the audit services (thin: STYLE.md)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from audit.retention import purge_expired
+
+
+@shared_task(name="audit.purge_expired")
+def purge_expired_task() -> dict[str, int]:
+    report = purge_expired()
+    return {"campaigns": len(report.campaigns), "employees": len(report.employees)}
