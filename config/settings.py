@@ -238,6 +238,38 @@ EMAIL_RATE_LIMIT = env_float("EMAIL_RATE_LIMIT", 0.0, minimum=0.0)
 # ones go to a Celery worker with a progress bar.
 IMPORT_SYNC_MAX_BYTES = env_int("IMPORT_SYNC_MAX_BYTES", 1_000_000, minimum=0)
 
+# Cache: Redis when CACHE_URL is set (shared by every web process, so the
+# acknowledgement page's rate limit holds across gunicorn workers and
+# machines), else a per-process memory cache (fine for one process).
+CACHE_URL = env_str("CACHE_URL")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+    }
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
+# Personal acknowledgement links (notifications/acknowledging.py).
+# Key of the links' HMAC; empty: SECRET_KEY. Changing it kills every link.
+ACK_TOKEN_KEY = env_str("ACK_TOKEN_KEY")
+# A finished campaign's links keep working this many days after the later of
+# its deadline and its end, then show a "link expired" page.
+ACK_LINK_DAYS_AFTER_FINISH = env_int("ACK_LINK_DAYS_AFTER_FINISH", 30, minimum=0)
+# Store the client's address and user agent with each acknowledgement. Off:
+# data minimisation (GDPR art. 5(1)(c)); time, answer and version suffice.
+ACK_RECORD_CLIENT_INFO = env_bool("ACK_RECORD_CLIENT_INFO", False)
+# Per client address (IPv6: per /64) and per minute: requests to the link
+# and verify pages, and bad links (unknown tokens or references). Generous
+# overall because a whole office may share one address; strict on failures
+# because only guessing produces them. 0 turns a limit off.
+ACK_RATE_LIMIT = env_int("ACK_RATE_LIMIT", 300, minimum=0)
+ACK_RATE_LIMIT_FAILURES = env_int("ACK_RATE_LIMIT_FAILURES", 20, minimum=0)
+# Behind a reverse proxy, the header holding the client address (its last
+# entry is used), e.g. HTTP_X_FORWARDED_FOR; empty: REMOTE_ADDR.
+ACK_CLIENT_IP_HEADER = env_str("ACK_CLIENT_IP_HEADER")
+
 # Production hardening, on whenever DEBUG is off.
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", not DEBUG) else None
@@ -253,7 +285,15 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [SITE_URL])
+# A refused POST (no form token, cookies blocked) gets a page in the
+# person's language saying what to do, not Django's technical one.
+CSRF_FAILURE_VIEW = "notifications.views.csrf_failure"
 
+# Personal links are credentials: the filter masks /a/<token>/ in every
+# record of the loggers that print request paths (404 and 500 reports,
+# runserver's lines); gunicorn's access log has its own logger class
+# (notifications.logfilters.GunicornLogger).
+_MASKED = {"filters": ["mask_tokens"]}
 # Admin login: failed attempts per user name and per address within the
 # lockout window (counted in the cache), and two-factor (django-otp): users
 # with a registered device always give a code; OTP_REQUIRED makes it
@@ -273,12 +313,25 @@ RETENTION_DAYS_INACTIVE_EMPLOYEE = env_int(
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"mask_tokens": {"()": "notifications.logfilters.MaskTokens"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django.request": _MASKED,
+        "django.security": _MASKED,
+        "django.security.csrf": _MASKED,
+        "django.server": {**_MASKED, "handlers": ["console"], "propagate": False},
+    },
 }
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG

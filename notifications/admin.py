@@ -9,7 +9,13 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -18,11 +24,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from employees.models import Employee
+from employees.models import EmailStatus, Employee
 from notifications import content as content_mod
-from notifications import services
+from notifications import services, tracking
 from notifications.library import template_choices
+from notifications.links import links_csv_write, qr_svg
 from notifications.models import (
+    Acknowledgement,
+    BadAddress,
     Campaign,
     CampaignContent,
     CampaignStatus,
@@ -30,7 +39,13 @@ from notifications.models import (
     Recipient,
     Step,
 )
-from notifications.selectors import audience_choices, audience_filter, campaign_status
+from notifications.selectors import (
+    LINKS_AVAILABLE,
+    audience_choices,
+    audience_filter,
+    campaign_links,
+    campaign_status,
+)
 
 WEEKDAYS = [
     (0, gettext_lazy("Monday")),
@@ -363,6 +378,16 @@ class CampaignAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.send_test_view),
                 name="notifications_campaign_send_test",
             ),
+            path(
+                "<int:pk>/links.csv",
+                self.admin_site.admin_view(self.links_csv_view),
+                name="notifications_campaign_links_csv",
+            ),
+            path(
+                "<int:pk>/letters/",
+                self.admin_site.admin_view(self.letters_view),
+                name="notifications_campaign_letters",
+            ),
         ]
         return own + super().get_urls()
 
@@ -493,12 +518,47 @@ class CampaignAdmin(admin.ModelAdmin):
         )
         return self._back(campaign)
 
+    def _links_campaign(self, request: HttpRequest, pk: int) -> Campaign:
+        # A personal link lets anyone acknowledge for its owner: only those
+        # who may change the campaign get them.
+        campaign = self._campaign(request, pk, change=True)
+        if campaign.status not in LINKS_AVAILABLE:
+            raise Http404(_("Links exist once the campaign is launched."))
+        return campaign
+
+    def links_csv_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = self._links_campaign(request, pk)
+        pending = request.GET.get("pending") == "1"
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        suffix = "-pending" if pending else ""
+        response["Content-Disposition"] = (
+            f'attachment; filename="links-{campaign.reference}{suffix}.csv"'
+        )
+        response["Cache-Control"] = "no-store"
+        links_csv_write(campaign_links(campaign, pending=pending), response)
+        return response
+
+    def letters_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        campaign = self._links_campaign(request, pk)
+        pending = request.GET.get("pending") == "1"
+        letters = [
+            {"row": row, "qr": qr_svg(row.link)}
+            for row in campaign_links(campaign, pending=pending)
+        ]
+        context = {"campaign": campaign, "letters": letters, "pending": pending}
+        response = TemplateResponse(
+            request, "admin/notifications/campaign/letters.html", context
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         campaign = Campaign.objects.filter(pk=object_id).first()
         if campaign:
             extra_context["campaign_figures"] = campaign_status(campaign)
             extra_context["lifecycle_actions"] = _available_actions(campaign)
+            extra_context["links_available"] = campaign.status in LINKS_AVAILABLE
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -516,8 +576,29 @@ def _available_actions(campaign: Campaign) -> list[tuple[str, str]]:
     return actions
 
 
+class AcknowledgementInline(admin.TabularInline):
+    """The history: the first acknowledgement and each answer change."""
+
+    model = Acknowledgement
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = [
+        "kind",
+        "at",
+        "answer",
+        "content",
+        "language",
+        "client_ip",
+        "user_agent",
+    ]
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Recipient)
 class RecipientAdmin(admin.ModelAdmin):
+    inlines = [AcknowledgementInline]
     list_display = ["email", "campaign", "language", "acknowledged_at", "answer"]
     list_filter = ["campaign", "language"]
     search_fields = ["email", "first_name", "last_name"]
@@ -541,3 +622,70 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class BadAddressForm(forms.ModelForm):
+    class Meta:
+        model = BadAddress
+        fields = ["email"]
+
+
+@admin.register(BadAddress)
+class BadAddressAdmin(admin.ModelAdmin):
+    """Addresses that bounced or complained. Correcting the address here puts
+    the person back to "ok": the next step of each campaign writes to them."""
+
+    form = BadAddressForm
+    list_display = [
+        "email",
+        "first_name",
+        "last_name",
+        "department",
+        "email_status",
+        "last_problem",
+    ]
+    list_filter = ["email_status", "department"]
+    search_fields = ["email", "first_name", "last_name", "hr_id"]
+    readonly_fields = ["first_name", "last_name", "department", "email_status"]
+    fields = ["email", *readonly_fields]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).exclude(email_status=EmailStatus.OK)
+
+    @admin.display(description=gettext_lazy("Last problem reported"))
+    def last_problem(self, obj: BadAddress) -> str:
+        delivery = (
+            Delivery.objects.filter(
+                to_email__iexact=obj.email,
+                status__in=list(tracking.ADDRESS_PROBLEMS),
+            )
+            .order_by("-status_at")
+            .first()
+        )
+        return delivery.last_error[:120] if delivery else "—"
+
+    # The directory's own permissions apply (HR manages addresses).
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm("employees.view_employee")
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm("employees.change_employee")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        previous = form.initial.get("email", "")
+        super().save_model(request, obj, form, change)
+        if tracking.address_fixed(employee=obj, previous_email=previous):
+            messages.info(
+                request,
+                _("%(email)s is back to OK: the next step will write to it.")
+                % {"email": obj.email},
+            )

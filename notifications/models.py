@@ -22,6 +22,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from employees.models import Employee
+
 # Crockford-like alphabet without look-alikes (0/O, 1/I/L) so that a reference
 # read aloud on the phone or typed from a printed letter is not misread.
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -449,3 +451,66 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} → {self.to_email or self.pk}"
+
+
+class AcknowledgementKind(models.TextChoices):
+    FIRST = "first", _("Acknowledged")
+    ANSWER_CHANGED = "answer_changed", _("Answer changed")
+
+
+class Acknowledgement(models.Model):
+    """Every acknowledgement and answer change, never edited: the history.
+
+    Recipient.acknowledged_at keeps the first time; a recipient who changes
+    their answer before the deadline adds a row here and updates
+    Recipient.answer. Client address and user agent stay empty unless the
+    organisation turns ACK_RECORD_CLIENT_INFO on (data minimisation).
+    """
+
+    recipient = models.ForeignKey(
+        Recipient,
+        verbose_name=_("recipient"),
+        on_delete=models.CASCADE,
+        related_name="acknowledgements",
+    )
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=AcknowledgementKind.choices
+    )
+    at = models.DateTimeField(_("at"))
+    answer = models.CharField(_("answer"), max_length=64, blank=True, default="")
+    content = models.ForeignKey(
+        CampaignContent,
+        verbose_name=_("content version seen"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    language = models.CharField(
+        _("page language"), max_length=8, blank=True, default=""
+    )
+    client_ip = models.GenericIPAddressField(_("client address"), null=True, blank=True)
+    user_agent = models.CharField(
+        _("user agent"), max_length=255, blank=True, default=""
+    )
+
+    class Meta:
+        verbose_name = _("acknowledgement")
+        verbose_name_plural = _("acknowledgements")
+        ordering = ["recipient", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.recipient} {self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+
+
+class BadAddress(Employee):
+    """Employees whose address bounced or complained, for HR to fix (admin).
+
+    A proxy so the list lives with the campaigns without touching the staff
+    directory's own admin.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = _("bad address")
+        verbose_name_plural = _("bad addresses")

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q, QuerySet
 
 from employees.models import Employee
+from notifications.content import ack_url
 from notifications.models import (
     Campaign,
+    CampaignStatus,
     Delivery,
     DeliveryStatus,
     Recipient,
     Step,
     StepKind,
 )
+from notifications.tokens import token_from_seed
 
 # How Delivery statuses add up in the figures the DPO reads. A bounced or
 # delivered message was sent, so "sent" counts everything that left us.
@@ -162,3 +166,55 @@ def digest_managers(campaign: Campaign) -> QuerySet[Employee]:
         reports__recipients__acknowledged_at__isnull=True,
         reports__is_active=True,
     ).distinct()
+
+
+def campaign_by_reference(reference: str) -> Campaign | None:
+    """A launched campaign with this public reference (drafts are not public)."""
+    return (
+        Campaign.objects.exclude(status=CampaignStatus.DRAFT)
+        .filter(reference=reference)
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    email: str
+    first_name: str
+    last_name: str
+    department: str
+    link: str
+
+
+LINKS_AVAILABLE = (
+    CampaignStatus.SCHEDULED,
+    CampaignStatus.RUNNING,
+    CampaignStatus.PAUSED,
+    CampaignStatus.FINISHED,
+)
+
+
+def campaign_links(campaign: Campaign, *, pending: bool = False) -> Iterator[LinkRow]:
+    """Each recipient's personal link (printed letters, QR codes).
+
+    ``pending``: only those who have not acknowledged. The clear token is
+    derived from the stored seed (tokens.py), the same as in every message.
+    """
+    recipients = Recipient.objects.filter(campaign=campaign, employee__is_active=True)
+    if pending:
+        recipients = recipients.filter(acknowledged_at__isnull=True)
+    rows = recipients.order_by("last_name", "first_name", "email").values_list(
+        "employee__email",
+        "first_name",
+        "last_name",
+        "employee__department",
+        "token_seed",
+    )
+    for email, first_name, last_name, department, seed in rows.iterator(2000):
+        yield LinkRow(
+            email,
+            first_name,
+            last_name,
+            department,
+            ack_url(token_from_seed(seed)),
+        )

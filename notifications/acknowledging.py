@@ -1,0 +1,226 @@
+"""Personal links: finding the recipient, what the page shows, recording.
+
+Reading a link never writes (mail scanners fetch every link); only
+``acknowledgement_record``, called for a valid POST of the page's form, does.
+Each write is a conditional UPDATE so a double click, a refresh or two
+browsers change the state once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.html import linebreaks, urlize
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext_lazy as _
+
+from notifications import content as content_mod
+from notifications.models import (
+    Acknowledgement,
+    AcknowledgementKind,
+    Campaign,
+    CampaignContent,
+    CampaignStatus,
+    Recipient,
+)
+from notifications.tokens import token_hash
+
+
+class LinkState(models.TextChoices):
+    OPEN = "open", _("Open")
+    NOT_STARTED = "not_started", _("Not started")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
+
+
+class Outcome(models.TextChoices):
+    RECORDED = "recorded", _("Recorded")
+    ALREADY = "already", _("Already acknowledged")
+    CHANGED = "changed", _("Answer changed")
+    CHANGE_CLOSED = "change_closed", _("Answer can no longer be changed")
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: str
+    acknowledged_at: datetime
+    answer: str
+
+
+# --- Reading -----------------------------------------------------------------
+
+
+def recipient_by_token(token: str) -> Recipient | None:
+    """The recipient of a link, or None.
+
+    The same work whatever the token looks like: hash it all (no length or
+    alphabet check that would return early), then one lookup on the unique
+    index. The hash makes how much of a real token matched irrelevant to the
+    lookup, so a 404's timing says nothing about near misses.
+    """
+    digest = token_hash(token)
+    return (
+        Recipient.objects.select_related("campaign").filter(token_hash=digest).first()
+    )
+
+
+def link_expires_at(campaign: Campaign) -> datetime | None:
+    """When a finished campaign's links stop working (None: not finished)."""
+    if campaign.status != CampaignStatus.FINISHED:
+        return None
+    end = max(campaign.finished_at or campaign.deadline, campaign.deadline)
+    return end + timedelta(days=settings.ACK_LINK_DAYS_AFTER_FINISH)
+
+
+def link_state(campaign: Campaign, *, now: datetime | None = None) -> str:
+    now = now or timezone.now()
+    if campaign.status == CampaignStatus.CANCELLED:
+        return LinkState.CANCELLED
+    if campaign.status == CampaignStatus.DRAFT:
+        return LinkState.NOT_STARTED
+    expires = link_expires_at(campaign)
+    if expires is not None and now >= expires:
+        return LinkState.EXPIRED
+    return LinkState.OPEN
+
+
+def page_languages(campaign: Campaign) -> list[str]:
+    """Languages the page can be read in: those with current content."""
+    have = set(
+        campaign.contents.filter(is_current=True).values_list("language", flat=True)
+    )
+    return [code for code, _name in settings.LANGUAGES if code in have]
+
+
+def page_language(requested: str, recipient: Recipient, available: list[str]) -> str:
+    """?lang= when offered, else the recipient's language, else the default."""
+    for candidate in (requested, recipient.language, settings.LANGUAGE_CODE):
+        if candidate in available:
+            return candidate
+    return available[0] if available else settings.LANGUAGE_CODE
+
+
+def answer_choices(campaign: Campaign, language: str) -> list[tuple[str, str]]:
+    if not campaign.asks_answer:
+        return []
+    choices = []
+    for choice in campaign.answer_choices or []:
+        labels = choice.get("labels") or {}
+        label = (
+            labels.get(language)
+            or labels.get(settings.LANGUAGE_CODE)
+            or choice["value"]
+        )
+        choices.append((choice["value"], label))
+    return choices
+
+
+def _page_html(text: str) -> SafeString:
+    """Escaped text; web addresses become links showing their full address.
+
+    No Referer leaves with a click (the page's address is a credential).
+    """
+    html = urlize(text, nofollow=True, autoescape=True)
+    html = html.replace('rel="nofollow"', 'rel="nofollow noopener noreferrer"')
+    return mark_safe(linebreaks(html, autoescape=False))  # noqa: S308 (escaped by urlize)
+
+
+@dataclass(frozen=True)
+class Page:
+    content: CampaignContent
+    title: str
+    body: SafeString
+    deadline: str
+    days_left: int
+    deadline_passed: bool
+
+
+def page_build(
+    *, recipient: Recipient, content: CampaignContent, token: str, now: datetime
+) -> Page:
+    campaign = recipient.campaign
+    values = content_mod.placeholder_values(
+        campaign=campaign,
+        language=content.language,
+        first_name=recipient.first_name,
+        last_name=recipient.last_name,
+        token=token,
+        now=now,
+    )
+    tz = ZoneInfo(campaign.time_zone)
+    return Page(
+        content=content,
+        title=content_mod.substitute(content.subject, values),
+        body=_page_html(content_mod.substitute(content.page_text, values)),
+        deadline=values["deadline"],
+        days_left=content_mod.days_left(campaign.deadline, tz=tz, now=now),
+        deadline_passed=now >= campaign.deadline,
+    )
+
+
+# --- Writing -------------------------------------------------------------------
+
+
+def _client_info(client_ip: str | None, user_agent: str) -> dict[str, object]:
+    if not settings.ACK_RECORD_CLIENT_INFO:
+        return {"client_ip": None, "user_agent": ""}
+    return {"client_ip": client_ip or None, "user_agent": (user_agent or "")[:255]}
+
+
+def acknowledgement_record(
+    *,
+    recipient: Recipient,
+    content: CampaignContent | None,
+    answer: str = "",
+    language: str = "",
+    client_ip: str | None = None,
+    user_agent: str = "",
+    now: datetime | None = None,
+) -> Result:
+    """Record an acknowledgement, or an answer change until the deadline.
+
+    The first acknowledgement's time and content version are kept forever;
+    a later POST with the same answer changes nothing.
+    """
+    now = now or timezone.now()
+    campaign = recipient.campaign
+    history = {
+        "recipient": recipient,
+        "at": now,
+        "answer": answer,
+        "content": content,
+        "language": language,
+        **_client_info(client_ip, user_agent),
+    }
+    with transaction.atomic():
+        first = Recipient.objects.filter(
+            pk=recipient.pk, acknowledged_at__isnull=True
+        ).update(acknowledged_at=now, answer=answer, content_version_seen=content)
+        if first:
+            Acknowledgement.objects.create(kind=AcknowledgementKind.FIRST, **history)
+            recipient.refresh_from_db(fields=["acknowledged_at", "answer"])
+            return Result(Outcome.RECORDED, now, answer)
+        recipient.refresh_from_db(fields=["acknowledged_at", "answer"])
+        if not campaign.asks_answer or answer == recipient.answer:
+            return Result(Outcome.ALREADY, recipient.acknowledged_at, recipient.answer)
+        if now >= campaign.deadline:
+            return Result(
+                Outcome.CHANGE_CLOSED, recipient.acknowledged_at, recipient.answer
+            )
+        changed = (
+            Recipient.objects.filter(pk=recipient.pk, acknowledged_at__isnull=False)
+            .exclude(answer=answer)
+            .update(answer=answer)
+        )
+        if changed:
+            Acknowledgement.objects.create(
+                kind=AcknowledgementKind.ANSWER_CHANGED, **history
+            )
+        recipient.refresh_from_db(fields=["acknowledged_at", "answer"])
+        outcome = Outcome.CHANGED if changed else Outcome.ALREADY
+        return Result(outcome, recipient.acknowledged_at, recipient.answer)

@@ -1,0 +1,68 @@
+"""The acknowledgement form and the public verify form."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from notifications.models import Campaign, CampaignContent
+
+
+class AckForm(forms.Form):
+    """What must come with a POST for it to count.
+
+    The ticked box (or the chosen answer) is what a scanner that submits
+    forms empty never sends; ``content`` is the version the person read.
+    """
+
+    confirm = forms.BooleanField(
+        label=_("I have read this information."),
+        required=True,
+        error_messages={
+            "required": _("Tick the box to confirm you have read this information.")
+        },
+    )
+    content = forms.ModelChoiceField(
+        queryset=CampaignContent.objects.none(),
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": _("This page was out of date. Please read it again."),
+            "invalid_choice": _("This page was out of date. Please read it again."),
+        },
+    )
+
+    def __init__(
+        self,
+        *args: object,
+        campaign: Campaign,
+        choices: list[tuple[str, str]],
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["content"].queryset = CampaignContent.objects.filter(
+            campaign=campaign
+        )
+        if choices:
+            self.fields["answer"] = forms.ChoiceField(
+                label=_("Your answer"),
+                choices=choices,
+                widget=forms.RadioSelect,
+                error_messages={
+                    "required": _("Choose an answer."),
+                    "invalid_choice": _("Choose one of the answers shown."),
+                },
+            )
+            self.order_fields(["answer", "confirm", "content"])
+
+
+class VerifyForm(forms.Form):
+    reference = forms.CharField(
+        label=_("Campaign reference"),
+        max_length=40,
+        help_text=_("The 8-character code printed at the end of the message."),
+    )
+
+    def clean_reference(self) -> str:
+        # People type what they read: spaces, dashes, lower case.
+        raw = self.cleaned_data["reference"]
+        return "".join(ch for ch in raw.upper() if ch.isalnum())

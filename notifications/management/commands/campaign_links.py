@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from notifications.links import links_csv_write
+from notifications.management.commands.campaign_status import _find
+from notifications.selectors import LINKS_AVAILABLE, campaign_links
+
+
+class Command(BaseCommand):
+    help = (
+        "Personal acknowledgement links of a launched campaign as CSV "
+        "(email,first_name,last_name,department,link), for staff without a "
+        "mailbox. CAMPAIGN: id or name."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("campaign")
+        parser.add_argument(
+            "--pending",
+            action="store_true",
+            help="Only the recipients who have not acknowledged yet.",
+        )
+
+    def handle(self, *args: object, **options: object) -> None:
+        campaign = _find(options["campaign"])
+        if campaign.status not in LINKS_AVAILABLE:
+            raise CommandError(
+                f"Campaign {campaign.name!r} is {campaign.status}: links exist "
+                "once it is launched, and die when it is cancelled."
+            )
+        links_csv_write(
+            campaign_links(campaign, pending=options["pending"]), self.stdout
+        )

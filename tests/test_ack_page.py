@@ -1,0 +1,363 @@
+"""The personal acknowledgement page: reading, acknowledging, bad links."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from notifications import acknowledging, services
+from notifications.acknowledging import Outcome
+from notifications.models import (
+    Acknowledgement,
+    AcknowledgementKind,
+    CampaignStatus,
+    Recipient,
+)
+from tests.ack_helpers import confirmed_post, launched, link
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client():
+    # Pages without a recipient (404, 429) follow the browser's language.
+    return Client(HTTP_ACCEPT_LANGUAGE="en")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _text(response) -> str:
+    return response.content.decode()
+
+
+def test_it_shows_the_campaign_text_in_the_recipients_language(client):
+    campaign, [recipient] = launched(language="fr")
+    response = client.get(link(recipient))
+    assert response.status_code == 200
+    assert '<html lang="fr">' in _text(response)
+    assert "LinkedIn entraîne ses modèles" in _text(response)
+    assert campaign.reference in _text(response)
+
+
+def test_it_switches_language_with_a_plain_link(client):
+    _campaign, [recipient] = launched(language="fr")
+    page = _text(client.get(link(recipient)))
+    assert 'href="?lang=en"' in page  # works without JavaScript
+    response = client.get(link(recipient) + "?lang=en")
+    assert '<html lang="en">' in _text(response)
+    assert "LinkedIn trains its generative AI models" in _text(response)
+    assert "LinkedIn entraîne" not in _text(response)
+
+
+def test_it_ignores_an_unknown_language(client):
+    _campaign, [recipient] = launched(language="en")
+    response = client.get(link(recipient) + "?lang=xx")
+    assert '<html lang="en">' in _text(response)
+
+
+def test_it_shows_the_deadline_and_the_days_left(client):
+    _campaign, [recipient] = launched(
+        language="en", deadline=timezone.now() + timedelta(days=10, hours=1)
+    )
+    page = _text(client.get(link(recipient)))
+    assert re.search(r"\((10|11) days left\)", page)
+
+
+def test_it_links_linkedins_settings_page_with_its_full_address(client):
+    _campaign, [recipient] = launched(language="en")
+    page = _text(client.get(link(recipient)))
+    url = "https://www.linkedin.com/mypreferences/d/settings/data-for-ai-improvement"
+    assert f'<a href="{url}" rel="nofollow noopener noreferrer">{url}</a>' in page
+
+
+def test_it_records_a_confirmed_post(client):
+    campaign, [recipient] = launched(language="en")
+    data = confirmed_post(campaign, "en", answer="no_linkedin")
+    response = client.post(link(recipient), data)
+    assert response.status_code == 200
+    assert "your acknowledgement is recorded" in _text(response)
+    recipient.refresh_from_db()
+    assert recipient.acknowledged_at is not None
+    assert recipient.answer == "no_linkedin"
+    assert recipient.content_version_seen_id == int(data["content"])
+    [entry] = Acknowledgement.objects.filter(recipient=recipient)
+    assert entry.kind == AcknowledgementKind.FIRST
+    assert entry.client_ip is None and entry.user_agent == ""  # minimisation
+
+
+@override_settings(ACK_RECORD_CLIENT_INFO=True)
+def test_it_records_address_and_agent_only_when_turned_on(client):
+    campaign, [recipient] = launched()
+    client.post(link(recipient), confirmed_post(campaign), HTTP_USER_AGENT="Phone/1")
+    entry = Acknowledgement.objects.get(recipient=recipient)
+    assert entry.client_ip == "127.0.0.1"
+    assert entry.user_agent == "Phone/1"
+
+
+@pytest.mark.parametrize(
+    ("drop", "message"),
+    [
+        ("confirm", "Tick the box"),
+        ("answer", "Choose an answer"),
+        ("content", "out of date"),
+    ],
+)
+def test_it_records_nothing_on_a_partial_post_and_says_why(client, drop, message):
+    campaign, [recipient] = launched(language="en")
+    data = confirmed_post(campaign, "en")
+    del data[drop]
+    response = client.post(link(recipient), data)
+    assert response.status_code == 400
+    assert message in _text(response)
+    recipient.refresh_from_db()
+    assert recipient.acknowledged_at is None
+    assert not Acknowledgement.objects.exists()
+
+
+def test_it_records_nothing_on_an_empty_post(client):
+    _campaign, [recipient] = launched()
+    response = client.post(link(recipient), {})
+    assert response.status_code == 400
+    recipient.refresh_from_db()
+    assert recipient.acknowledged_at is None
+
+
+def test_it_refuses_an_answer_that_is_not_offered(client):
+    campaign, [recipient] = launched(language="en")
+    response = client.post(
+        link(recipient), confirmed_post(campaign, "en", answer="whatever")
+    )
+    assert response.status_code == 400
+    assert "Choose one of the answers shown" in _text(response)
+
+
+def test_it_keeps_the_first_time_on_a_second_post(client):
+    campaign, [recipient] = launched(language="en")
+    data = confirmed_post(campaign, "en")
+    client.post(link(recipient), data)
+    recipient.refresh_from_db()
+    first = recipient.acknowledged_at
+    again = client.post(link(recipient), data)  # double click, back + resubmit
+    assert again.status_code == 200
+    assert "Already acknowledged on" in _text(again)
+    recipient.refresh_from_db()
+    assert recipient.acknowledged_at == first
+    assert Acknowledgement.objects.count() == 1
+
+
+def test_it_shows_already_acknowledged_on_a_later_visit(client):
+    campaign, [recipient] = launched(language="en")
+    client.post(link(recipient), confirmed_post(campaign, "en"))
+    page = _text(client.get(link(recipient)))
+    assert "Already acknowledged on" in page
+    assert "I have unticked the option" in page  # the answer given
+
+
+def test_it_lets_the_answer_change_until_the_deadline_with_history(client):
+    campaign, [recipient] = launched(language="en")
+    client.post(link(recipient), confirmed_post(campaign, "en"))
+    recipient.refresh_from_db()
+    first = recipient.acknowledged_at
+    response = client.post(
+        link(recipient), confirmed_post(campaign, "en", answer="stay_opted_in")
+    )
+    assert "Your new answer is recorded" in _text(response)
+    recipient.refresh_from_db()
+    assert recipient.answer == "stay_opted_in"
+    assert recipient.acknowledged_at == first
+    history = list(
+        Acknowledgement.objects.filter(recipient=recipient).values_list(
+            "kind", "answer"
+        )
+    )
+    assert history == [
+        (AcknowledgementKind.FIRST, "opted_out"),
+        (AcknowledgementKind.ANSWER_CHANGED, "stay_opted_in"),
+    ]
+
+
+def test_it_refuses_an_answer_change_after_the_deadline():
+    campaign, [recipient] = launched()
+    content = campaign.contents.get(language="fr")
+    acknowledging.acknowledgement_record(
+        recipient=recipient, content=content, answer="opted_out"
+    )
+    late = campaign.deadline + timedelta(minutes=1)
+    result = acknowledging.acknowledgement_record(
+        recipient=recipient, content=content, answer="stay_opted_in", now=late
+    )
+    assert result.outcome == Outcome.CHANGE_CLOSED
+    recipient.refresh_from_db()
+    assert recipient.answer == "opted_out"
+    assert Acknowledgement.objects.count() == 1
+
+
+def test_it_records_the_version_the_person_read(client):
+    campaign, [recipient] = launched(language="en")
+    read = confirmed_post(campaign, "en")  # the page as served
+    en = campaign.contents.get(language="en")
+    services.content_save(
+        campaign=campaign,
+        language="en",
+        fields={
+            "subject": en.subject,
+            "body_text": en.body_text,
+            "page_text": en.page_text + "\nNew line.",
+        },
+    )
+    client.post(link(recipient), read)
+    recipient.refresh_from_db()
+    assert recipient.content_version_seen_id == en.pk
+    assert campaign.contents.filter(language="en").count() == 2
+
+
+def test_it_accepts_an_acknowledgement_without_a_question(client):
+    campaign, [recipient] = launched(language="en")
+    campaign.asks_answer = False
+    campaign.save()
+    page = _text(client.get(link(recipient)))
+    assert 'name="answer"' not in page
+    data = confirmed_post(campaign, "en")
+    client.post(link(recipient), data)
+    recipient.refresh_from_db()
+    assert recipient.acknowledged_at is not None and recipient.answer == ""
+
+
+def test_it_rejects_other_methods(client):
+    _campaign, [recipient] = launched()
+    assert client.put(link(recipient)).status_code == 405
+    assert client.delete(link(recipient)).status_code == 405
+
+
+def test_it_says_the_link_is_dead_when_the_campaign_is_cancelled(client):
+    campaign, [recipient] = launched(language="en")
+    services.campaign_cancel(campaign=campaign)
+    response = client.get(link(recipient))
+    assert response.status_code == 410
+    assert "was cancelled" in _text(response)
+    post = client.post(link(recipient), confirmed_post(campaign, "en"))
+    assert post.status_code == 410
+    recipient.refresh_from_db()
+    assert recipient.acknowledged_at is None
+
+
+@override_settings(ACK_LINK_DAYS_AFTER_FINISH=7)
+def test_it_expires_links_days_after_the_campaign_finishes(client):
+    campaign, [recipient] = launched(language="en")
+    end = timezone.now() - timedelta(days=6)
+    campaign.status = CampaignStatus.FINISHED
+    campaign.deadline = campaign.finished_at = end
+    campaign.save()
+    assert client.get(link(recipient)).status_code == 200
+    campaign.deadline = campaign.finished_at = end - timedelta(days=2)
+    campaign.save()
+    response = client.get(link(recipient))
+    assert response.status_code == 410
+    assert "links have expired" in _text(response)
+
+
+def test_it_serves_the_same_neutral_404_for_any_bad_link(client):
+    _campaign, [recipient] = launched()
+    real = link(recipient)
+    pages = {
+        _text(client.get(path))
+        for path in ("/a/unknown/", "/a/" + "A" * 43 + "/", "/a/%C3%A9t%C3%A9/")
+    }
+    tampered = client.get(real[:-2] + ("x" if real[-2] != "x" else "y") + "/")
+    assert tampered.status_code == 404
+    pages.add(_text(tampered))
+    assert len(pages) == 1
+    assert "Link not recognised" in pages.pop()
+
+
+@override_settings(ACK_RATE_LIMIT_FAILURES=3)
+def test_it_rate_limits_bad_links_per_client_address(client):
+    _campaign, [recipient] = launched(language="en")
+    for n in range(3):
+        assert client.get(f"/a/guess{n}/").status_code == 404
+    blocked = client.get(link(recipient))
+    assert blocked.status_code == 429
+    assert "try again in a minute" in _text(blocked)
+    assert int(blocked["Retry-After"]) > 0
+    other = client.get(link(recipient), REMOTE_ADDR="10.0.0.9")
+    assert other.status_code == 200
+
+
+@override_settings(ACK_RATE_LIMIT=5)
+def test_it_rate_limits_every_request_generously(client):
+    _campaign, [recipient] = launched()
+    codes = [client.get(link(recipient)).status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+
+
+@override_settings(ACK_CLIENT_IP_HEADER="HTTP_X_FORWARDED_FOR", ACK_RATE_LIMIT=2)
+def test_it_counts_the_address_the_proxy_saw(client):
+    _campaign, [recipient] = launched()
+    for _ in range(2):
+        client.get(link(recipient), HTTP_X_FORWARDED_FOR="1.1.1.1, 10.0.0.1")
+    assert (
+        client.get(link(recipient), HTTP_X_FORWARDED_FOR="9.9.9.9, 10.0.0.1").status_code
+        == 429
+    )
+    assert (
+        client.get(link(recipient), HTTP_X_FORWARDED_FOR="1.1.1.1, 10.0.0.2").status_code
+        == 200
+    )
+
+
+def test_it_never_logs_a_token(client, caplog):
+    campaign, [recipient] = launched()
+    token = link(recipient).split("/")[2]
+    with caplog.at_level(logging.INFO):
+        client.get(f"/a/{token}x/")  # a 404: Django logs "Not Found: <path>"
+        client.post(link(recipient), {})  # a 400
+    assert "Not Found" in caplog.text
+    assert "/a/[token]" in caplog.text
+    assert token not in caplog.text
+
+
+def test_it_keeps_the_address_out_of_referers_and_caches(client):
+    _campaign, [recipient] = launched()
+    response = client.get(link(recipient))
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in response["Cache-Control"]
+    assert "noindex" in response["X-Robots-Tag"]
+
+
+def test_it_loads_no_third_party_resource(client):
+    _campaign, [recipient] = launched()
+    page = _text(client.get(link(recipient)))
+    assert "<script" not in page
+    for tag, url in re.findall(r'<(link|img|iframe|source)[^>]+(?:href|src)="([^"]+)"', page):
+        assert url.startswith("/"), (tag, url)
+    assert "@import" not in page and "fonts.googleapis" not in page
+
+
+def test_it_labels_every_field(client):
+    _campaign, [recipient] = launched()
+    page = _text(client.get(link(recipient)))
+    ids = re.findall(r'<input type="(?:radio|checkbox)"[^>]* id="([^"]+)"', page)
+    assert len(ids) == 4  # three answers and the confirmation
+    for field_id in ids:
+        assert f'<label for="{field_id}">' in page
+    assert "<legend>" in page and 'name="viewport"' in page
+
+
+def test_it_explains_a_refused_post_in_plain_words(client):
+    campaign, [recipient] = launched(language="en")
+    strict = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
+    response = strict.post(link(recipient), confirmed_post(campaign, "en"))
+    assert response.status_code == 403
+    assert "Nothing was recorded" in _text(response)
+    assert not Recipient.objects.filter(acknowledged_at__isnull=False).exists()
