@@ -15,7 +15,9 @@ SAFE_LINKS_UA = (
     "Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0 "
     "(compatible; Microsoft Defender for Office 365 Safe Links)"
 )
-PROOFPOINT_UA = "Proofpoint URL Defense (urldefense.proofpoint.com) python-requests/2.31.0"
+PROOFPOINT_UA = (
+    "Proofpoint URL Defense (urldefense.proofpoint.com) python-requests/2.31.0"
+)
 
 
 def launched(

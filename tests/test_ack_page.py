@@ -307,11 +307,15 @@ def test_it_counts_the_address_the_proxy_saw(client):
     for _ in range(2):
         client.get(link(recipient), HTTP_X_FORWARDED_FOR="1.1.1.1, 10.0.0.1")
     assert (
-        client.get(link(recipient), HTTP_X_FORWARDED_FOR="9.9.9.9, 10.0.0.1").status_code
+        client.get(
+            link(recipient), HTTP_X_FORWARDED_FOR="9.9.9.9, 10.0.0.1"
+        ).status_code
         == 429
     )
     assert (
-        client.get(link(recipient), HTTP_X_FORWARDED_FOR="1.1.1.1, 10.0.0.2").status_code
+        client.get(
+            link(recipient), HTTP_X_FORWARDED_FOR="1.1.1.1, 10.0.0.2"
+        ).status_code
         == 200
     )
 
@@ -339,7 +343,9 @@ def test_it_loads_no_third_party_resource(client):
     _campaign, [recipient] = launched()
     page = _text(client.get(link(recipient)))
     assert "<script" not in page
-    for tag, url in re.findall(r'<(link|img|iframe|source)[^>]+(?:href|src)="([^"]+)"', page):
+    for tag, url in re.findall(
+        r'<(link|img|iframe|source)[^>]+(?:href|src)="([^"]+)"', page
+    ):
         assert url.startswith("/"), (tag, url)
     assert "@import" not in page and "fonts.googleapis" not in page
 
