@@ -27,7 +27,9 @@ from notifications.selectors import campaign_by_reference
 
 def _private(response: HttpResponse) -> HttpResponse:
     # The address is a credential: no Referer to other sites, no indexing.
-    response["Referrer-Policy"] = "no-referrer"
+    # (Not "no-referrer": browsers then send "Origin: null" with the form
+    # and the CSRF check refuses every acknowledgement.)
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
