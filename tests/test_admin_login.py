@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.factories import PASSWORD, dpo_make
+from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
 LOGIN = "/admin/login/"
@@ -27,6 +28,11 @@ def _login(client, username: str, password: str = PASSWORD, **extra: str):
         {"username": username, "password": password, **extra},
         REMOTE_ADDR="203.0.113.7",
     )
+
+
+def dpo_make() -> User:
+    # Created here, after the hasher setting, so its hash uses that hasher.
+    return User.objects.create_superuser("dpo", "dpo@example.com", PASSWORD)
 
 
 def _device(user) -> TOTPDevice:
