@@ -70,7 +70,10 @@ def _dotenv() -> dict[str, str]:
     if not path.exists():
         return values
     for line in path.read_text().splitlines():
-        tokens = list(shlex.shlex(line, posix=True))
+        try:
+            tokens = list(shlex.shlex(line, posix=True))
+        except ValueError:  # an unclosed quote: honcho fails on it too
+            sys.exit(f".env: cannot read this line: {line}")
         if len(tokens) >= 3 and tokens[1] == "=":
             values[tokens[0]] = "".join(tokens[2:])
     return values

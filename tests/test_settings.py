@@ -108,3 +108,21 @@ def test_it_turns_the_production_hardening_on_when_debug_is_off(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True", "True", "True"]
+
+
+def _variables_read_by_the_code() -> set[str]:
+    names: set[str] = set()
+    for module in ("config/settings.py", "config/celery.py"):
+        source = (ROOT / module).read_text()
+        names |= set(re.findall(r'env_\w+\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    return names
+
+
+@pytest.mark.parametrize("document", ["README.md", ".env.example"])
+def test_it_documents_every_environment_variable(document):
+    text = (ROOT / document).read_text()
+    variables = _variables_read_by_the_code()
+
+    assert len(variables) > 30
+    missing = sorted(name for name in variables if name not in text)
+    assert missing == [], f"{document} does not mention {missing}"
