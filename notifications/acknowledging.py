@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -89,12 +90,14 @@ def link_state(campaign: Campaign, *, now: datetime | None = None) -> str:
     return LinkState.OPEN
 
 
-def page_languages(campaign: Campaign) -> list[str]:
+def current_contents(campaign: Campaign) -> dict[str, CampaignContent]:
+    """The current text per language, in one query."""
+    return {c.language: c for c in campaign.contents.filter(is_current=True)}
+
+
+def page_languages(contents: dict[str, CampaignContent]) -> list[str]:
     """Languages the page can be read in: those with current content."""
-    have = set(
-        campaign.contents.filter(is_current=True).values_list("language", flat=True)
-    )
-    return [code for code, _name in settings.LANGUAGES if code in have]
+    return [code for code, _name in settings.LANGUAGES if code in contents]
 
 
 def page_language(requested: str, recipient: Recipient, available: list[str]) -> str:
@@ -120,14 +123,23 @@ def answer_choices(campaign: Campaign, language: str) -> list[tuple[str, str]]:
     return choices
 
 
-def _page_html(text: str) -> SafeString:
-    """Escaped text; web addresses become links showing their full address.
+@lru_cache(maxsize=128)
+def _page_skeleton(page_text: str) -> str:
+    """The page text as HTML with its placeholders still in.
 
-    No Referer leaves with a click (the page's address is a credential).
+    Escaped; web addresses become links showing their full address, and no
+    Referer leaves with a click. Cached per text: urlize is the most
+    expensive step of the page and a campaign has a handful of texts.
     """
-    html = urlize(text, nofollow=True, autoescape=True)
+    html = urlize(page_text, nofollow=True, autoescape=True)
     html = html.replace('rel="nofollow"', 'rel="nofollow noopener noreferrer"')
-    return mark_safe(linebreaks(html, autoescape=False))  # noqa: S308 (escaped by urlize)
+    return linebreaks(html, autoescape=False)
+
+
+def _page_html(page_text: str, values: dict[str, str]) -> SafeString:
+    # Values are HTML-escaped as they are substituted into escaped markup.
+    html = content_mod.substitute(_page_skeleton(page_text), values, html=True)
+    return mark_safe(html)  # noqa: S308
 
 
 @dataclass(frozen=True)
@@ -156,7 +168,7 @@ def page_build(
     return Page(
         content=content,
         title=content_mod.substitute(content.subject, values),
-        body=_page_html(content_mod.substitute(content.page_text, values)),
+        body=_page_html(content.page_text, values),
         deadline=values["deadline"],
         days_left=content_mod.days_left(campaign.deadline, tz=tz, now=now),
         deadline_passed=now >= campaign.deadline,

@@ -46,13 +46,13 @@ def _keys(request: HttpRequest) -> tuple[str, str]:
 
 
 def _hit(key: str) -> int:
-    if cache.add(key, 1, WINDOW_SECONDS * 2):
-        return 1
+    # incr first: one round trip to Redis once the window's key exists.
     try:
         return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, WINDOW_SECONDS * 2)
-        return 1
+    except ValueError:
+        if cache.add(key, 1, WINDOW_SECONDS * 2):
+            return 1
+        return cache.incr(key)
 
 
 def throttled(request: HttpRequest) -> bool:

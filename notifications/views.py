@@ -19,7 +19,6 @@ from django.views.decorators.http import require_http_methods
 
 from notifications import acknowledging, throttle
 from notifications.acknowledging import LinkState, Outcome
-from notifications.content import content_current
 from notifications.forms import AckForm, VerifyForm
 from notifications.models import Campaign, CampaignContent, Recipient
 from notifications.selectors import campaign_by_reference
@@ -63,11 +62,12 @@ def ack(request: HttpRequest, token: str) -> HttpResponse:
         context = {"state": state, "campaign": campaign}
         with translation.override(language):
             return _private(render(request, "ack/closed.html", context, status=410))
-    languages = acknowledging.page_languages(campaign)
+    contents = acknowledging.current_contents(campaign)
+    languages = acknowledging.page_languages(contents)
     language = acknowledging.page_language(requested, recipient, languages)
     tz = ZoneInfo(campaign.time_zone)
     with translation.override(language), timezone.override(tz):
-        return _private(_ack_page(request, recipient, token, language, languages, now))
+        return _private(_ack_page(request, recipient, token, language, contents, now))
 
 
 def _ack_page(
@@ -75,11 +75,11 @@ def _ack_page(
     recipient: Recipient,
     token: str,
     language: str,
-    languages: list[str],
+    contents: dict[str, CampaignContent],
     now: datetime,
 ) -> HttpResponse:
     campaign = recipient.campaign
-    content = content_current(campaign, language)
+    content = contents.get(language) or contents.get(settings.LANGUAGE_CODE)
     if content is None:  # a launched campaign always has content
         return _not_found(request)
     page = acknowledging.page_build(
@@ -115,8 +115,10 @@ def _ack_page(
         "language": language,
         "languages": [
             (code, translation.get_language_info(code)["name_local"])
-            for code in languages
+            for code in acknowledging.page_languages(contents)
         ],
+        "choices": choices,
+        "selected": form["answer"].value() if choices else "",
         "answer_label": dict(choices).get(recipient.answer, recipient.answer),
         "can_change": bool(choices) and not page.deadline_passed,
         "action": request.get_full_path(),

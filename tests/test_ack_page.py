@@ -367,3 +367,13 @@ def test_it_explains_a_refused_post_in_plain_words(client):
     assert response.status_code == 403
     assert "Nothing was recorded" in _text(response)
     assert not Recipient.objects.filter(acknowledged_at__isnull=False).exists()
+
+
+def test_it_escapes_what_it_substitutes_into_the_page(client):
+    campaign, [recipient] = launched(language="en", first_name="<b>Zoé</b>")
+    en = campaign.contents.get(language="en")
+    en.page_text = "Hello {{ first_name }}, see https://example.org/help"
+    en.save()
+    page = _text(client.get(link(recipient)))
+    assert "Hello &lt;b&gt;Zoé&lt;/b&gt;" in page
+    assert '<a href="https://example.org/help"' in page

@@ -1,0 +1,323 @@
+"""Acknowledgement page benchmark: gunicorn (2 sync workers) on PostgreSQL,
+driven by wrk from a second process on loopback.
+
+    .venv/bin/python bench/bench_ack.py [--recipients N] [--seconds S]
+        [--connections C] [--database-url postgres://postgres@127.0.0.1:5432/bench_ack]
+
+Measures, in one run and against the same server:
+
+- a bare Django "hello" view (same middleware stack, no database): the floor;
+- GET /a/<token>/ rotating over every recipient's link (rate limiter on
+  Redis, token lookup, content, CSRF token, template);
+- POST /a/<token>/ with CSRF cookie and form token, confirmation and answer,
+  each on a different recipient: first-time acknowledgements.
+
+Prints requests/s, p50/p99 latency and the ratio to "hello". Targets on the
+2-core reference machine (wrk shares the cores): 1,000 GET/s with p99 < 50 ms,
+300 acknowledgements/s. Needs wrk (apt-get install wrk), PostgreSQL and
+Redis; the rate limit is raised because all the load comes from one address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HELLO_PATH = "/bench-hello/"
+_LUA_PATHS = """
+local paths = {}
+for line in io.lines("%(paths)s") do paths[#paths + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format(%(method)s, paths[(i %% #paths) + 1], nil, %(body)s)
+end
+"""
+
+
+# --- the WSGI application gunicorn runs (bench.bench_ack:application) ------
+
+
+def _django_setup() -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+
+
+if os.environ.get("BENCH_ACK_WSGI") == "1":
+    _django_setup()
+    from django.conf import settings
+    from django.core.wsgi import get_wsgi_application
+    from django.http import HttpResponse
+    from django.urls import include, path
+
+    def hello(request):  # type: ignore[no-untyped-def]
+        return HttpResponse("hello")
+
+    urlpatterns = [path("bench-hello/", hello), path("", include("config.urls"))]
+    settings.ROOT_URLCONF = "bench.bench_ack"
+    application = get_wsgi_application()
+
+
+# --- the driver ----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _env(database_url: str, var_dir: Path, port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DATABASE_CONN_MAX_AGE": "600",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SITE_URL": f"http://127.0.0.1:{port}",
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
+        "BEHIND_PROXY": "false",
+        "VAR_DIR": str(var_dir),
+        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/14"),
+        "ACK_RATE_LIMIT": "100000000",
+        "ACK_RATE_LIMIT_FAILURES": "100000000",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def _recreate_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _prepare(recipients: int, out: Path) -> dict[str, object]:
+    """Migrate, enrol ``recipients`` people in a launched campaign, and write
+    the GET paths and POST bodies wrk will use."""
+    _django_setup()
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from employees.models import Employee
+    from notifications import services
+    from notifications.models import Recipient
+
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", "--noinput", verbosity=0)
+    Employee.objects.bulk_create(
+        [
+            Employee(
+                email=f"person{n}@example.com",
+                first_name=f"First{n}",
+                last_name=f"Last{n}",
+                department="Sales",
+                language="fr" if n % 3 else "en",
+            )
+            for n in range(recipients)
+        ],
+        batch_size=5000,
+    )
+    campaign = services.campaign_create(
+        name="Bench",
+        deadline=timezone.now() + timedelta(days=30),
+        template="linkedin-ai-optout",
+        window=services.WindowSpec(enabled=False),
+    )
+    services.campaign_launch(campaign=campaign)
+    contents = dict(
+        campaign.contents.filter(is_current=True).values_list("language", "pk")
+    )
+    csrf = secrets.token_hex(16)  # 32 characters: Django accepts the bare secret
+    gets, posts = [], []
+    for recipient in Recipient.objects.filter(campaign=campaign).order_by("?"):
+        path = f"/a/{services.recipient_token(recipient)}/"
+        gets.append(path)
+        body = (
+            f"csrfmiddlewaretoken={csrf}&confirm=on&answer=opted_out"
+            f"&content={contents[recipient.language]}"
+        )
+        posts.append(f"{path}\t{body}")
+    (out / "get.txt").write_text("\n".join(gets) + "\n")
+    (out / "post.txt").write_text("\n".join(posts) + "\n")
+    return {"campaign": campaign.pk, "csrf": csrf}
+
+
+def _lua(out: Path, kind: str, csrf: str) -> Path:
+    script = out / f"{kind}.lua"
+    if kind == "post":
+        script.write_text(
+            f"""
+local items = {{}}
+for line in io.lines("{out / "post.txt"}") do
+  local p, b = line:match("([^\\t]+)\\t(.+)")
+  items[#items + 1] = {{p, b}}
+end
+local i = 0
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Cookie"] = "csrftoken={csrf}"
+request = function()
+  i = i + 1
+  local item = items[((i - 1) % #items) + 1]
+  return wrk.format("POST", item[1], nil, item[2])
+end
+"""
+        )
+    else:
+        script.write_text(
+            _LUA_PATHS % {"paths": out / "get.txt", "method": '"GET"', "body": "nil"}
+        )
+    return script
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * _UNITS[unit]
+
+
+def _wrk(url: str, seconds: int, connections: int, script: Path | None) -> dict:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script:
+        cmd += ["-s", str(script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "requests": total,
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
+
+
+def _wait_up(url: str, timeout: float = 30.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()  # noqa: S310 (loopback)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer on {url}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipients", type=int, default=20_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_ack"
+        ),
+    )
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found: apt-get install -y wrk")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp:
+        out = Path(tmp)
+        env = _env(args.database_url, out / "var", port)
+        os.environ.update(env)
+        _recreate_database(args.database_url)
+        started = time.monotonic()
+        info = _prepare(args.recipients, out)
+        print(
+            f"prepared {args.recipients} recipients in "
+            f"{time.monotonic() - started:.1f}s"
+        )
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "bench.bench_ack:application",
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--logger-class",
+                "notifications.logfilters.GunicornLogger",
+            ],
+            cwd=ROOT,
+            env={**env, "BENCH_ACK_WSGI": "1"},
+        )
+        try:
+            _wait_up(base + HELLO_PATH)
+            # Warm both workers (connections, templates, cache client).
+            _wrk(base + HELLO_PATH, 2, args.connections, None)
+            _wrk(base + "/", 2, args.connections, _lua(out, "get", ""))
+            hello = _wrk(base + HELLO_PATH, args.seconds, args.connections, None)
+            get = _wrk(base + "/", args.seconds, args.connections, _lua(out, "get", ""))
+            post = _wrk(
+                base + "/",
+                args.seconds,
+                args.connections,
+                _lua(out, "post", str(info["csrf"])),
+            )
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+        from notifications.models import Recipient
+
+        acknowledged = Recipient.objects.filter(
+            campaign_id=info["campaign"], acknowledged_at__isnull=False
+        ).count()
+    print(f"{'':<8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    for name, r in (("hello", hello), ("GET", get), ("POST", post)):
+        print(
+            f"{name:<8}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}"
+            f"{r['non_2xx']:>10}"
+        )
+        if r["socket_errors"]:
+            print(f"  socket errors: {r['socket_errors']}")
+    print(
+        f"GET/hello ratio {get['rps'] / hello['rps']:.2f}, "
+        f"POST/hello ratio {post['rps'] / hello['rps']:.2f}"
+    )
+    print(
+        f"first-time acknowledgements recorded: {acknowledged} "
+        f"of {post['requests']} POSTs ({acknowledged / args.seconds:.0f}/s)"
+    )
+    ok = get["rps"] >= 1000 and get["p99"] < 50 and acknowledged / args.seconds >= 300
+    print("targets (1000 GET/s, p99 < 50 ms, 300 acks/s):", "met" if ok else "NOT met")
+
+
+if __name__ == "__main__":
+    main()
