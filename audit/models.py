@@ -40,6 +40,7 @@ class AuditAction(models.TextChoices):
     PURGE = "purge", _("Expired data anonymised")
     SEAL = "seal", _("Records sealed into the chain")
     LAUNCH_APPROVAL = "launch_approval", _("Launch approved")
+    EMPLOYEE_CHANGE = "employee_change", _("Employee changed in the admin")
 
 
 class ChainHead(models.Model):

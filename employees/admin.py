@@ -27,13 +27,15 @@ from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from employees import exporting, services, tasks
 from employees.forms import ImportUploadForm
 from employees.models import EmailStatus, Employee, ImportRun
 
 Status = ImportRun.Status
 # Statuses during which the run page refreshes itself.
-WORKING = (Status.PENDING, Status.ANALYSING, Status.IMPORTING)
+WORKING = (Status.PENDING, Status.ANALYSING, Status.CONFIRMED, Status.IMPORTING)
 REFRESH_SECONDS = 2
 # After this long without a worker picking the run up, say so.
 WORKER_HINT_SECONDS = 30
@@ -64,10 +66,6 @@ def _runs_in_request(size: int) -> bool:
     return size <= settings.IMPORT_SYNC_MAX_BYTES
 
 
-def _queued_key(run_id: int) -> str:
-    return f"employees.import_commit_queued.{run_id}"
-
-
 def _export_rows(queryset: QuerySet[Employee]) -> Iterator[tuple]:
     # Labels are resolved now: the response is consumed after the view (and
     # its active language) has returned.
@@ -85,25 +83,22 @@ def _export_rows(queryset: QuerySet[Employee]) -> Iterator[tuple]:
 def _set_active(
     request: HttpRequest, queryset: QuerySet[Employee], active: bool
 ) -> int:
-    """(De)activate the selected employees that need it, with a LogEntry each.
-
-    Belongs in employees.services (employee_set_active) once the lead agrees.
-    """
-    targets = list(queryset.filter(is_active=not active))
-    now = timezone.now()
-    Employee.objects.filter(
-        pk__in=[e.pk for e in targets], is_active=not active
-    ).update(is_active=active, deactivated_at=None if active else now, updated_at=now)
-    if targets:
+    """(De)activate the selected employees, with a LogEntry each."""
+    changed = services.employee_set_active(
+        employee_ids=list(queryset.values_list("pk", flat=True)),
+        active=active,
+        user=request.user,
+    )
+    if changed:
         # The admin's own message format: shown translated in each object's
         # history as "Changed active."
         LogEntry.objects.log_actions(
             request.user.pk,
-            targets,
+            list(Employee.objects.filter(pk__in=changed)),
             CHANGE,
             change_message=[{"changed": {"fields": ["active"]}}],
         )
-    return len(targets)
+    return len(changed)
 
 
 @admin.register(Employee)
@@ -209,6 +204,16 @@ class EmployeeAdmin(admin.ModelAdmin):
             changelist_url = reverse("admin:employees_employee_changelist")
             return HttpResponseRedirect(f"{changelist_url}?e=1")
         stamp = timezone.localtime().strftime("%Y-%m-%d-%H%M")
+        audit_record(
+            actor=request.user,
+            action=AuditAction.EXPORT,
+            after={
+                "what": "employees",
+                "format": kind,
+                "filters": request.GET.urlencode(),
+                "rows": changelist.result_count,
+            },
+        )
         return exporting.export_response(
             kind,
             [str(label) for label, _field in EXPORT_COLUMNS],
@@ -393,13 +398,12 @@ class ImportRunAdmin(admin.ModelAdmin):
         if not (can_import or self.has_view_permission(request)):
             raise PermissionDenied
         run = get_object_or_404(ImportRun, pk=run_id)
-        queued_at = request.session.get(_queued_key(run.pk))
-        commit_queued = run.status == Status.PREVIEW and queued_at is not None
-        working = run.status in WORKING or commit_queued
+        commit_queued = run.status == Status.CONFIRMED
+        working = run.status in WORKING
         if run.status == Status.PENDING:
             waiting_since = run.created_at.timestamp()
-        elif commit_queued:
-            waiting_since = queued_at
+        elif commit_queued and run.confirmed_at:
+            waiting_since = run.confirmed_at.timestamp()
         else:
             waiting_since = None
         context = {
@@ -416,7 +420,6 @@ class ImportRunAdmin(admin.ModelAdmin):
             and time.time() - waiting_since > WORKER_HINT_SECONDS,
             "can_confirm": can_import
             and run.status == Status.PREVIEW
-            and not commit_queued
             and (run.skip_invalid or not run.error_count),
             "can_cancel": can_import and run.status == Status.PREVIEW,
             "errors_hidden": max(run.error_count - len(run.errors), 0),
@@ -436,10 +439,11 @@ class ImportRunAdmin(admin.ModelAdmin):
             size = run.file.size
         except (OSError, ValueError):
             size = 0  # the service reports the missing file as a failure
-        if _runs_in_request(size):
+        if not services.import_run_confirm(run_id=run.pk):
+            messages.warning(request, _("This import has already been decided."))
+        elif _runs_in_request(size):
             services.import_run_commit(run_id=run.pk)
         else:
-            request.session[_queued_key(run.pk)] = time.time()
             tasks.commit_import.delay_on_commit(run.pk)
         return HttpResponseRedirect(self._run_url(run.pk))
 

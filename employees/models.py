@@ -84,6 +84,7 @@ class ImportRun(models.Model):
         PENDING = "pending", _("Waiting to be analysed")
         ANALYSING = "analysing", _("Analysing")
         PREVIEW = "preview", _("Ready to confirm")
+        CONFIRMED = "confirmed", _("Confirmed, waiting for a worker")
         IMPORTING = "importing", _("Importing")
         DONE = "done", _("Imported")
         DRY_RUN = "dry_run", _("Dry run (nothing written)")
@@ -97,6 +98,10 @@ class ImportRun(models.Model):
 
     created_at = models.DateTimeField(_("started"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # Touched by every progress write: a run whose worker died shows no
+    # progress for a while and is put back in the queue (services).
+    updated_at = models.DateTimeField(_("last progress"), auto_now=True)
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("user"),

@@ -11,15 +11,18 @@ import getpass
 import hashlib
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.core.files.base import File
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from employees import importing
 from employees.importing import ImportFileError, ImportResult, Plan
-from employees.models import ImportRun
+from employees.models import Employee, ImportRun
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ def _sha256(binary: IO[bytes]) -> str:
 def _progress_writer(run_id: int) -> Callable[[int, int], None]:
     def write(done: int, total: int) -> None:
         ImportRun.objects.filter(pk=run_id).update(
-            rows_done=done, rows_total=max(total, done)
+            rows_done=done, rows_total=max(total, done), updated_at=timezone.now()
         )
 
     return write
@@ -71,7 +74,7 @@ def _claim(
     """Move a run to ``to_status`` only from ``from_statuses``: a double click
     or a duplicated task finds nothing to claim and does nothing."""
     claimed = ImportRun.objects.filter(pk=run_id, status__in=from_statuses).update(
-        status=to_status, rows_done=0
+        status=to_status, rows_done=0, updated_at=timezone.now()
     )
     if claimed != 1:
         return None
@@ -83,6 +86,8 @@ def _finish(run: ImportRun, status: str, message: str = "") -> ImportRun:
     run.message = message
     run.finished_at = timezone.now()
     run.save()
+    if status != Status.PREVIEW:
+        _audit_import(run)
     if (
         status in (Status.DONE, Status.REJECTED, Status.FAILED, Status.CANCELLED)
         and run.file
@@ -91,6 +96,24 @@ def _finish(run: ImportRun, status: str, message: str = "") -> ImportRun:
         # import is decided; the run keeps its name, SHA-256 and counts.
         run.file.delete(save=True)
     return run
+
+
+def _audit_import(run: ImportRun) -> None:
+    actor = run.user if run.user_id else (f"shell:{run.actor}" if run.actor else None)
+    after = {
+        "status": run.status,
+        "file_name": run.file_name,
+        "file_sha256": run.file_sha256,
+        "sync": run.sync,
+        "skip_invalid": run.skip_invalid,
+        "dry_run": run.dry_run,
+        "created": run.created,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "deactivated": run.deactivated,
+        "errors": run.error_count,
+    }
+    audit_record(actor=actor, action=AuditAction.IMPORT, target=run, after=after)
 
 
 def import_run_create(
@@ -143,11 +166,22 @@ def import_run_analyse(*, run_id: int) -> ImportRun:
     return _finish(run, Status.PREVIEW)
 
 
+def import_run_confirm(*, run_id: int) -> bool:
+    """The person confirmed the preview; a worker (or the request, for a small
+    file) commits it. False when the run was already confirmed, cancelled or
+    decided: a second click or another tab."""
+    now = timezone.now()
+    confirmed = ImportRun.objects.filter(pk=run_id, status=Status.PREVIEW).update(
+        status=Status.CONFIRMED, confirmed_at=now, updated_at=now
+    )
+    return confirmed == 1
+
+
 def import_run_commit(*, run_id: int) -> ImportRun:
     """The real import of the stored file, in one transaction."""
     run = _claim(
         run_id,
-        from_statuses=(Status.PREVIEW, Status.PENDING),
+        from_statuses=(Status.CONFIRMED, Status.PREVIEW, Status.PENDING),
         to_status=Status.IMPORTING,
     )
     if run is None:
@@ -176,6 +210,62 @@ def import_run_commit(*, run_id: int) -> ImportRun:
             run, Status.REJECTED, _("The file has invalid rows; nothing was written.")
         )
     return _finish(run, Status.DONE)
+
+
+# A run working without progress for this long lost its worker (killed, or
+# the machine restarted). Progress is written every few thousand rows, so a
+# live run is never this quiet.
+STALLED_AFTER = timedelta(minutes=10)
+
+
+def import_runs_requeue_stalled(
+    *, now: datetime | None = None
+) -> list[tuple[int, str]]:
+    """Put runs whose worker died back in the queue: (run id, task to run).
+
+    Safe because nothing of a run is written before its single transaction
+    commits: a run that died while analysing or importing wrote nothing."""
+    cutoff = (now or timezone.now()) - STALLED_AFTER
+    requeued = []
+    for status, back_to, task in (
+        (Status.ANALYSING, Status.PENDING, "analyse"),
+        (Status.IMPORTING, Status.CONFIRMED, "commit"),
+    ):
+        for run_id in ImportRun.objects.filter(
+            status=status, updated_at__lt=cutoff
+        ).values_list("pk", flat=True):
+            if ImportRun.objects.filter(
+                pk=run_id, status=status, updated_at__lt=cutoff
+            ).update(status=back_to, rows_done=0, updated_at=timezone.now()):
+                logger.warning(
+                    "Import %s stalled while %s; queued again", run_id, status
+                )
+                requeued.append((run_id, task))
+    return requeued
+
+
+def employee_set_active(
+    *, employee_ids: list[int], active: bool, user: Any = None
+) -> list[int]:
+    """(De)activate employees; never deletes (their history stays).
+    Returns the ids that changed."""
+    now = timezone.now()
+    changing = list(
+        Employee.objects.filter(pk__in=employee_ids, is_active=not active).values_list(
+            "pk", flat=True
+        )
+    )
+    Employee.objects.filter(pk__in=changing, is_active=not active).update(
+        is_active=active, deactivated_at=None if active else now, updated_at=now
+    )
+    if changing:
+        audit_record(
+            actor=user,
+            action=AuditAction.EMPLOYEE_CHANGE,
+            before={"is_active": not active, "employee_ids": changing},
+            after={"is_active": active, "employee_ids": changing},
+        )
+    return changing
 
 
 def import_run_cancel(*, run_id: int) -> ImportRun:
