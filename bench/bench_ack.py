@@ -41,12 +41,22 @@ HELLO_PATH = "/bench-hello/"
 _LUA_PATHS = """
 local paths = {}
 for line in io.lines("%(paths)s") do paths[#paths + 1] = line end
-local i = 0
+%(stride)s
 request = function()
-  i = i + 1
+  i = i + step
   return wrk.format(%(method)s, paths[(i %% #paths) + 1], nil, %(body)s)
 end
 """
+# Each wrk thread runs its own copy of the script: thread n takes items
+# n, n + threads, n + 2·threads… so no two threads send the same item (for
+# POST: every request is a first-time acknowledgement of a new person).
+_STRIDE = """
+local threads = 0
+function setup(thread) thread:set("id", threads); threads = threads + 1 end
+step = %(threads)d
+function init(args) i = id - step end
+"""
+THREADS = 2
 
 
 # --- the WSGI application gunicorn runs (bench.bench_ack:application) ------
@@ -178,19 +188,25 @@ for line in io.lines("{out / "post.txt"}") do
   local p, b = line:match("([^\\t]+)\\t(.+)")
   items[#items + 1] = {{p, b}}
 end
-local i = 0
+{_STRIDE % {"threads": THREADS}}
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Cookie"] = "csrftoken={csrf}"
 request = function()
-  i = i + 1
-  local item = items[((i - 1) % #items) + 1]
+  i = i + step
+  local item = items[(i % #items) + 1]
   return wrk.format("POST", item[1], nil, item[2])
 end
 """
         )
     else:
         script.write_text(
-            _LUA_PATHS % {"paths": out / "get.txt", "method": '"GET"', "body": "nil"}
+            _LUA_PATHS
+            % {
+                "paths": out / "get.txt",
+                "method": '"GET"',
+                "body": "nil",
+                "stride": _STRIDE % {"threads": THREADS},
+            }
         )
     return script
 
@@ -204,7 +220,7 @@ def _ms(text: str) -> float:
 
 
 def _wrk(url: str, seconds: int, connections: int, script: Path | None) -> dict:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    cmd = ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script:
         cmd += ["-s", str(script)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout

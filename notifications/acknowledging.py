@@ -8,6 +8,7 @@ browsers change the state once.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -90,9 +91,24 @@ def link_state(campaign: Campaign, *, now: datetime | None = None) -> str:
     return LinkState.OPEN
 
 
+# campaign id -> (read at, current contents). Content rows are never edited
+# after launch (a change is a new version), so a copy a few seconds old shows
+# a text that existed, and the version recorded is the one displayed.
+_CONTENTS: dict[int, tuple[float, dict[str, CampaignContent]]] = {}
+CONTENTS_TTL_SECONDS = 10.0
+
+
 def current_contents(campaign: Campaign) -> dict[str, CampaignContent]:
-    """The current text per language, in one query."""
-    return {c.language: c for c in campaign.contents.filter(is_current=True)}
+    """The current text per language (one query per campaign every 10 s)."""
+    cached = _CONTENTS.get(campaign.pk)
+    now = time.monotonic()
+    if cached and now - cached[0] < CONTENTS_TTL_SECONDS:
+        return cached[1]
+    contents = {c.language: c for c in campaign.contents.filter(is_current=True)}
+    if len(_CONTENTS) > 256:
+        _CONTENTS.clear()
+    _CONTENTS[campaign.pk] = (now, contents)
+    return contents
 
 
 def page_languages(contents: dict[str, CampaignContent]) -> list[str]:

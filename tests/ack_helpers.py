@@ -28,6 +28,7 @@ def launched(
     **employee_fields: object,
 ) -> tuple[Campaign, list[Recipient]]:
     """A launched LinkedIn campaign (asks a question) and its recipients."""
+    forget_cached_contents()  # the page caches texts per campaign id
     EmployeeFactory.create_batch(employees, **employee_fields)
     campaign = campaign_make(
         name=name, deadline=deadline or timezone.now() + timedelta(days=30)
@@ -51,3 +52,9 @@ def confirmed_post(campaign: Campaign, language: str = "fr", **extra: str) -> di
         data["answer"] = campaign.answer_choices[0]["value"]
     data.update(extra)
     return data
+
+
+def forget_cached_contents() -> None:
+    from notifications import acknowledging
+
+    acknowledging._CONTENTS.clear()

@@ -19,7 +19,7 @@ from notifications.models import (
     CampaignStatus,
     Recipient,
 )
-from tests.ack_helpers import confirmed_post, launched, link
+from tests.ack_helpers import confirmed_post, forget_cached_contents, launched, link
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +33,7 @@ def client():
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     cache.clear()
+    forget_cached_contents()  # ids are reused from one test to the next
     yield
     cache.clear()
 
@@ -374,6 +375,7 @@ def test_it_escapes_what_it_substitutes_into_the_page(client):
     en = campaign.contents.get(language="en")
     en.page_text = "Hello {{ first_name }}, see https://example.org/help"
     en.save()
+    forget_cached_contents()
     page = _text(client.get(link(recipient)))
     assert "Hello &lt;b&gt;Zoé&lt;/b&gt;" in page
     assert '<a href="https://example.org/help"' in page
