@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 from config.env import env_float
 
@@ -30,6 +31,18 @@ app.conf.beat_schedule = {
         "task": "notifications.dispatch",
         "schedule": DISPATCH_INTERVAL,
         "options": {"expires": DISPATCH_INTERVAL},
+    },
+    # Staff imports whose worker died: queued again after ten quiet minutes.
+    "employees-requeue-stalled-imports": {
+        "task": "employees.requeue_stalled_imports",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
+    # Retention: anonymise expired campaigns and long-gone employees, nightly.
+    "audit-purge-expired": {
+        "task": "audit.purge_expired",
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 3600},
     },
 }
 # With acks_late, every message a worker prefetched is unacknowledged until

@@ -233,6 +233,19 @@ ANYMAIL = {
     if key.startswith("ANYMAIL_")
 }
 EMAIL_RATE_LIMIT = env_float("EMAIL_RATE_LIMIT", 0.0, minimum=0.0)
+# Sending pipeline (notifications/sending.py).
+SEND_CHUNK_SIZE = env_int("SEND_CHUNK_SIZE", 100, minimum=1)
+# ESP batch sending: name/id of a pass-through template stored at the ESP
+# ({{subject}}, {{{body_text}}}, {{{body_html}}}); empty = one call per message.
+EMAIL_BATCH_TEMPLATE = env_str("EMAIL_BATCH_TEMPLATE", "")
+# Messages per ESP batch call (Postmark's per-call limit).
+EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 500, minimum=1)
+SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 8, minimum=1)
+SEND_RETRY_BASE = env_float("SEND_RETRY_BASE", 30.0, minimum=0.0)
+SEND_RETRY_MAX = env_float("SEND_RETRY_MAX", 1800.0, minimum=0.0)
+SEND_ENQUEUE_LEASE = env_float("SEND_ENQUEUE_LEASE", 600.0, minimum=1.0)
+SEND_CLAIM_TIMEOUT = env_float("SEND_CLAIM_TIMEOUT", 900.0, minimum=1.0)
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 
 # Staff import: files up to this size are analysed in the request; larger
 # ones go to a Celery worker with a progress bar.

@@ -32,6 +32,7 @@ from audit.services import audit_record
 from employees import exporting, services, tasks
 from employees.forms import ImportUploadForm
 from employees.models import EmailStatus, Employee, ImportRun
+from notifications import tracking
 
 Status = ImportRun.Status
 # Statuses during which the run page refreshes itself.
@@ -126,6 +127,15 @@ class EmployeeAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("name"), ordering="last_name")
     def name(self, obj: Employee) -> str:
         return obj.full_name or "—"
+
+    def save_model(
+        self, request: HttpRequest, obj: Employee, form: Any, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "email" in form.changed_data:
+            # A corrected bad address goes back to "ok": the next step of a
+            # running campaign writes to it again.
+            tracking.address_fixed(employee=obj, previous_email=form.initial["email"])
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         # Employees leave by deactivation: their campaign history is evidence.

@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from employees.models import Employee
+from notifications.tracking import address_fixed
 
 # Header aliases, matched after _norm_key() (case, accents and punctuation
 # removed). One table, in one place (STYLE.md).
@@ -925,6 +926,18 @@ def apply_plan(plan: Plan) -> None:
         if unlinked:
             _link_cycles(unlinked, ids, db_now)
         _deactivate(plan.deactivate_ids, now)
+        _addresses_fixed(plan)
+
+
+def _addresses_fixed(plan: Plan) -> None:
+    """A new address for a known employee (matched by HR id) clears a bounced
+    status and follows into running campaigns, as an admin edit does."""
+    for pk, row in plan.updates:
+        previous = plan.existing[pk][_POS["email"]]
+        if previous.lower() != row.key:
+            address_fixed(
+                employee=Employee(pk=pk, email=row.email), previous_email=previous
+            )
 
 
 def run_import(

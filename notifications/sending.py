@@ -61,6 +61,7 @@ from notifications.models import (
     StepStatus,
 )
 from notifications.tokens import token_from_seed
+from notifications.tracking import status_after_send
 
 logger = logging.getLogger(__name__)
 
@@ -799,7 +800,7 @@ def _fail(rows: list[Delivery], exc: BaseException, report: SendReport) -> None:
 def _record_sent(out: _Outgoing, message_id: str) -> None:
     now = timezone.now()
     Delivery.objects.filter(pk=out.row.pk, status=DeliveryStatus.SENDING).update(
-        status=DeliveryStatus.SENT,
+        status=status_after_send(),
         sent_at=now,
         status_at=now,
         esp_message_id=message_id or "",
@@ -946,7 +947,7 @@ def _record_batch(
     with transaction.atomic():
         for (content_id, sha256, language), ids in sent.items():
             Delivery.objects.filter(id__in=ids, status=DeliveryStatus.SENDING).update(
-                status=DeliveryStatus.SENT,
+                status=status_after_send(),
                 sent_at=now,
                 status_at=now,
                 language=language,

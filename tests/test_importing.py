@@ -356,3 +356,11 @@ def test_it_reports_a_huge_field_as_a_row_error():
     text = "email,first name\na@example.com," + "x" * 500_000 + "\n"
     result = run_import(_file(text))
     assert [(e.line, e.column) for e in result.errors] == [(2, "first name")]
+
+
+def test_it_clears_a_bounced_status_when_the_file_brings_a_new_address():
+    Employee.objects.create(email="old@example.com", hr_id="7", email_status="bounced")
+    Employee.objects.create(email="kept@example.com", hr_id="8", email_status="bounced")
+    run_import(_file("id,email\n7,new@example.com\n8,kept@example.com\n"))
+    statuses = dict(Employee.objects.values_list("email", "email_status"))
+    assert statuses == {"new@example.com": "ok", "kept@example.com": "bounced"}
