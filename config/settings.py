@@ -322,6 +322,9 @@ RETENTION_DAYS_AFTER_CAMPAIGN = env_int("RETENTION_DAYS_AFTER_CAMPAIGN", 365, mi
 RETENTION_DAYS_INACTIVE_EMPLOYEE = env_int(
     "RETENTION_DAYS_INACTIVE_EMPLOYEE", 365, minimum=1
 )
+# Four-eyes launch: a launch asked for by one user waits until a second DPO
+# approves it on the campaign's dashboard (both recorded in the audit log).
+LAUNCH_REQUIRES_APPROVAL = env_bool("LAUNCH_REQUIRES_APPROVAL", False)
 
 LOGGING = {
     "version": 1,

@@ -26,7 +26,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from employees.models import EmailStatus, Employee
 from notifications import content as content_mod
-from notifications import services, tracking
+from notifications import services, steering, tracking
+from notifications.dashboard import Dashboard
 from notifications.library import template_choices
 from notifications.links import links_csv_write, qr_svg
 from notifications.models import (
@@ -389,7 +390,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 name="notifications_campaign_letters",
             ),
         ]
-        return own + super().get_urls()
+        return Dashboard(self).urls() + own + super().get_urls()
 
     def _campaign(self, request: HttpRequest, pk: int, *, change: bool) -> Campaign:
         campaign = get_object_or_404(Campaign, pk=pk)
@@ -429,6 +430,14 @@ class CampaignAdmin(admin.ModelAdmin):
         campaign = self._campaign(request, pk, change=True)
         if action not in _LIFECYCLE:
             raise PermissionDenied
+        if action == "launch" and steering.approval_required():
+            # Four-eyes: the dashboard asks for (or gives) the approval.
+            return HttpResponseRedirect(
+                reverse(
+                    "admin:notifications_campaign_dashboard_action",
+                    args=[campaign.pk, "launch"],
+                )
+            )
         service, note = _LIFECYCLE[action]
         kwargs = {"campaign": campaign}
         if action == "launch":

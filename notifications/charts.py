@@ -1,0 +1,101 @@
+"""The dashboard's chart, drawn on the server as inline SVG.
+
+No JavaScript library and no third-party resource: the page stays readable
+without scripts, prints, and the live refresh just swaps the markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.utils.formats import date_format
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+
+WIDTH, HEIGHT = 760, 260
+LEFT, RIGHT, TOP, BOTTOM = 48, 16, 28, 40
+
+
+@dataclass(frozen=True)
+class Marker:
+    day: date
+    label: str
+    kind: str  # "step", "deadline" or "today": the CSS class
+
+
+def _days(start: date, end: date) -> int:
+    return max(1, (end - start).days)
+
+
+def _cumulative(per_day: Sequence[tuple[date, int]], start: date, last: date):
+    counts = dict(per_day)
+    total = sum(n for day, n in per_day if day < start)
+    day = start
+    while day <= last:
+        total += counts.get(day, 0)
+        yield day, total
+        day += timedelta(days=1)
+
+
+def ack_chart(
+    *,
+    per_day: Sequence[tuple[date, int]],
+    enrolled: int,
+    start: date,
+    end: date,
+    today: date,
+    markers: Sequence[Marker],
+) -> SafeString:
+    """Cumulative acknowledgements per day (a line) against the audience (the
+    top of the chart), with the step dates, the deadline and today."""
+    end = max(end, start + timedelta(days=1))
+    span = _days(start, end)
+    top = max(enrolled, 1)
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def x(day: date) -> float:
+        return LEFT + plot_w * (day - start).days / span
+
+    def y(value: int) -> float:
+        return TOP + plot_h * (1 - value / top)
+
+    parts = [
+        f'<svg class="ack-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-labelledby="ack-chart-title" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="ack-chart-title">{escape(_("Acknowledgements per day, cumulative"))}</title>',
+        f'<rect class="plot" x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}"/>',
+    ]
+    for fraction in (0, 0.25, 0.5, 0.75, 1):
+        value = round(top * fraction)
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" x2="{LEFT + plot_w}" '
+            f'y1="{y(value):.1f}" y2="{y(value):.1f}"/>'
+            f'<text class="axis" x="{LEFT - 6}" y="{y(value) + 4:.1f}" '
+            f'text-anchor="end">{value}</text>'
+        )
+    for day, anchor in ((start, "start"), (end, "end")):
+        parts.append(
+            f'<text class="axis" x="{x(day):.1f}" y="{HEIGHT - 22}" '
+            f'text-anchor="{anchor}">{escape(date_format(day, "SHORT_DATE_FORMAT"))}</text>'
+        )
+    for index, marker in enumerate(m for m in markers if start <= m.day <= end):
+        mx = x(marker.day)
+        label_y = TOP - 8 if index % 2 == 0 else HEIGHT - 8
+        parts.append(
+            f'<g class="marker {marker.kind}"><line x1="{mx:.1f}" x2="{mx:.1f}" '
+            f'y1="{TOP}" y2="{TOP + plot_h}"/>'
+            f'<text x="{mx:.1f}" y="{label_y}" text-anchor="middle">'
+            f"{escape(marker.label)}</text></g>"
+        )
+    last = min(today, end)
+    if last >= start:
+        points = " ".join(
+            f"{x(day):.1f},{y(total):.1f}"
+            for day, total in _cumulative(per_day, start, last)
+        )
+        parts.append(f'<polyline class="acks" points="{points}"/>')
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 (every text above is escaped)

@@ -1,0 +1,577 @@
+"""The DPO's dashboard pages in the admin (thin: permission, parse, call).
+
+URLs (added to CampaignAdmin.get_urls):
+
+- ``dashboard/``: every campaign and its progress;
+- ``<id>/dashboard/``: one campaign; ``<id>/dashboard/live/`` its figures as
+  JSON for the page's polling while a step is sending;
+- ``<id>/people/``: the outstanding list (and drill-down from the breakdown);
+  ``<id>/outstanding.csv`` / ``.xlsx``: the same rows, streamed;
+- ``<id>/dashboard/<action>/``: GET asks for confirmation, POST acts.
+
+Anyone who may view campaigns reads these pages (the Viewer role); acting
+needs the change permission, approving a launch a second DPO.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.http import urlencode
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from employees.exporting import excel_delimiter, export_response
+from notifications import charts, services, steering
+from notifications.models import Campaign, CampaignStatus, StepKind
+from notifications.selectors import (
+    BREAKDOWN_FIELDS,
+    DashboardFigures,
+    PeopleFilter,
+    campaign_dashboard,
+    campaign_people,
+    campaigns_overview,
+    people_filter_choices,
+)
+
+PAGE_SIZE = 100
+SORTS = ("value", "total", "acknowledged", "percent")
+KNOWN_ACTIONS = ("launch", "approve", "pause", "resume", "cancel", "remind", "retry")
+BREAKDOWN_TITLES = {
+    "department": gettext_lazy("By department"),
+    "country": gettext_lazy("By country / site"),
+    "language": gettext_lazy("By language"),
+}
+
+
+# --- Actions -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    label: str
+    question: str
+    danger: bool = False
+
+
+def _step_label(kind: str) -> str:
+    return str(StepKind(kind).label) if kind in StepKind.values else kind
+
+
+def _actions(
+    request: HttpRequest, figures: DashboardFigures, *, pending: object | None
+) -> list[Action]:
+    """The buttons this user may press now, with the question each asks."""
+    campaign, status = figures.campaign, figures.campaign.status
+    actions: list[Action] = []
+    if status == CampaignStatus.DRAFT:
+        if pending is not None:
+            if steering.is_dpo(request.user) and pending.user_id != request.user.pk:
+                actions.append(
+                    Action(
+                        "approve",
+                        _("Approve the launch"),
+                        _(
+                            "%(who)s asked to launch this campaign. Approve and "
+                            "launch it now for %(n)s employees?"
+                        )
+                        % {"who": pending.username, "n": figures.audience},
+                    )
+                )
+        elif steering.approval_required():
+            actions.append(
+                Action(
+                    "launch",
+                    _("Ask for launch approval"),
+                    _(
+                        "A second DPO must approve the launch. Ask for it now? "
+                        "%(n)s employees will receive the messages once approved."
+                    )
+                    % {"n": figures.audience},
+                )
+            )
+        else:
+            actions.append(
+                Action(
+                    "launch",
+                    _("Launch"),
+                    _(
+                        "Launch the campaign? %(n)s employees will receive the "
+                        "first message at its planned time."
+                    )
+                    % {"n": figures.audience},
+                )
+            )
+    if status in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
+        actions.append(
+            Action(
+                "pause",
+                _("Pause"),
+                _("Pause the campaign? No message goes out until you resume it."),
+            )
+        )
+        if figures.outstanding and campaign.deadline > timezone.now():
+            actions.append(
+                Action(
+                    "remind",
+                    _("Send the next reminder now"),
+                    _(
+                        "Send a reminder now to the %(n)s people who have not "
+                        "acknowledged yet? It goes out within a minute, inside "
+                        "the send window."
+                    )
+                    % {"n": figures.outstanding},
+                )
+            )
+    if status == CampaignStatus.PAUSED:
+        actions.append(
+            Action(
+                "resume",
+                _("Resume"),
+                _("Resume the campaign? Steps due during the pause go out now."),
+            )
+        )
+    failed = figures.total("failed")
+    if failed and status != CampaignStatus.CANCELLED:
+        actions.append(
+            Action(
+                "retry",
+                _("Retry the failed"),
+                _("Try again to send the %(n)s messages that failed?") % {"n": failed},
+            )
+        )
+    if status not in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
+        actions.append(
+            Action(
+                "cancel",
+                _("Cancel the campaign"),
+                _(
+                    "Cancel the campaign? No further message will be sent. "
+                    "This cannot be undone."
+                ),
+                danger=True,
+            )
+        )
+    return actions
+
+
+def _perform(request: HttpRequest, campaign: Campaign, name: str) -> str:
+    """Run one action; returns the message for the user (CampaignError out)."""
+    user = request.user
+    if name == "launch":
+        outcome, enrolled = steering.launch(campaign=campaign, user=user)
+        if outcome == steering.REQUESTED:
+            return _("Launch requested: a second DPO must approve it.")
+        return _("Campaign launched for %(n)s employees.") % {"n": enrolled}
+    if name == "approve":
+        enrolled = steering.launch_approve(campaign=campaign, user=user)
+        return _("Launch approved: campaign launched for %(n)s employees.") % {
+            "n": enrolled
+        }
+    if name == "remind":
+        steering.reminder_now(campaign=campaign, user=user)
+        return _("Reminder planned now for those who have not acknowledged.")
+    if name == "retry":
+        count = steering.failed_retry(campaign=campaign, user=user)
+        return _("%(n)s failed messages put back in the queue.") % {"n": count}
+    service: Callable[..., bool] = {
+        "pause": services.campaign_pause,
+        "resume": services.campaign_resume,
+        "cancel": services.campaign_cancel,
+    }[name]
+    if not service(campaign=campaign, user=user):
+        raise services.CampaignError(
+            [
+                _("Nothing changed: the campaign is %(status)s.")
+                % {"status": campaign.get_status_display()}
+            ]
+        )
+    return {
+        "pause": _("Campaign paused."),
+        "resume": _("Campaign resumed."),
+        "cancel": _("Campaign cancelled."),
+    }[name]
+
+
+# --- Figures for the templates -----------------------------------------------
+
+
+def _sorted(rows: list, sort: str, descending: bool) -> list:
+    key = (lambda row: row.value.lower()) if sort == "value" else None
+    key = key or (lambda row: (getattr(row, sort), row.value.lower()))
+    return sorted(rows, key=key, reverse=descending)
+
+
+def _chart(figures: DashboardFigures) -> str:
+    campaign = figures.campaign
+    tz = ZoneInfo(campaign.time_zone)
+
+    def local(at: datetime) -> date:
+        return at.astimezone(tz).date()
+
+    today = local(timezone.now())
+    markers = [
+        charts.Marker(local(step.due_at), step.kind_label, "step")
+        for step in figures.steps
+        if step.due_at and step.status not in ("skipped", "missed")
+    ]
+    markers.append(charts.Marker(local(campaign.deadline), _("Deadline"), "deadline"))
+    starts = [local(campaign.launched_at or campaign.created_at)]
+    starts += [m.day for m in markers] + [day for day, _n in figures.per_day[:1]]
+    return charts.ack_chart(
+        per_day=figures.per_day,
+        enrolled=figures.enrolled or figures.audience,
+        start=min(starts),
+        end=max([local(campaign.deadline), *(d for d, _n in figures.per_day[-1:])]),
+        today=today,
+        markers=markers,
+    )
+
+
+def _live_context(figures: DashboardFigures) -> dict:
+    return {"figures": figures, "campaign": figures.campaign, "chart": _chart(figures)}
+
+
+def _live_json(request: HttpRequest, figures: DashboardFigures) -> dict:
+    return {
+        "status": figures.campaign.status,
+        "sending": figures.sending,
+        "enrolled": figures.enrolled,
+        "acknowledged": figures.acknowledged,
+        "percent": figures.percent,
+        "steps": [
+            {
+                "id": s.id,
+                "targeted": s.targeted,
+                "queued": s.queued,
+                "sent": s.sent,
+                "failed": s.failed,
+                "progress": s.progress,
+            }
+            for s in figures.steps
+        ],
+        "html": render_to_string(
+            "admin/notifications/dashboard_live.html",
+            _live_context(figures),
+            request=request,
+        ),
+    }
+
+
+def _export_rows(rows: Iterator[dict], steps: dict[int, str]) -> Iterator[tuple]:
+    for row in rows:
+        manager = " ".join(
+            filter(
+                None,
+                (
+                    row["employee__manager__first_name"],
+                    row["employee__manager__last_name"],
+                ),
+            )
+        )
+        yield (
+            row["last_name"],
+            row["first_name"],
+            row["employee__email"],
+            row["employee__department"],
+            row["employee__country"],
+            row["language"],
+            manager,
+            row["employee__manager__email"],
+            steps.get(row["last_step_id"], ""),
+            row["last_sent_at"],
+            row["employee__email_status"],
+            row["acknowledged_at"],
+            row["answer"],
+        )
+
+
+def _export_headers() -> list[str]:
+    return [
+        _("Last name"),
+        _("First name"),
+        _("Email"),
+        _("Department"),
+        _("Country / site"),
+        _("Language"),
+        _("Manager"),
+        _("Manager's email"),
+        _("Last message received"),
+        _("Received at"),
+        _("Address status"),
+        _("Acknowledged at"),
+        _("Answer"),
+    ]
+
+
+def _sort_query(
+    request: HttpRequest, name: str, *, current: str, descending: bool
+) -> str:
+    """Query string sorting the breakdown by ``name``; again toggles order.
+
+    Names sort A→Z first, figures largest first."""
+    params = request.GET.copy()
+    params["sort"] = name
+    if name == current:
+        params["order"] = "asc" if descending else "desc"
+    else:
+        params["order"] = "asc" if name == "value" else "desc"
+    return "?" + params.urlencode()
+
+
+# --- Views ---------------------------------------------------------------------
+
+
+class Dashboard:
+    """The dashboard views of one ModelAdmin (CampaignAdmin)."""
+
+    def __init__(self, model_admin: admin.ModelAdmin) -> None:
+        self.model_admin = model_admin
+        self.site = model_admin.admin_site
+
+    def urls(self) -> list:
+        wrap = self.site.admin_view
+        return [
+            path(
+                "dashboard/",
+                wrap(self.overview),
+                name="notifications_campaign_dashboard_overview",
+            ),
+            path(
+                "<int:pk>/dashboard/",
+                wrap(self.campaign),
+                name="notifications_campaign_dashboard",
+            ),
+            path(
+                "<int:pk>/dashboard/live/",
+                wrap(self.live),
+                name="notifications_campaign_dashboard_live",
+            ),
+            path(
+                "<int:pk>/dashboard/<str:action>/",
+                wrap(self.action),
+                name="notifications_campaign_dashboard_action",
+            ),
+            path(
+                "<int:pk>/people/",
+                wrap(self.people),
+                name="notifications_campaign_people",
+            ),
+            path(
+                "<int:pk>/outstanding.<str:kind>",
+                wrap(self.export),
+                name="notifications_campaign_outstanding_export",
+            ),
+        ]
+
+    # -- helpers
+
+    def _get(self, request: HttpRequest, pk: int, *, change: bool = False) -> Campaign:
+        campaign = get_object_or_404(Campaign, pk=pk)
+        allowed = (
+            self.model_admin.has_change_permission(request, campaign)
+            if change
+            else self.model_admin.has_view_permission(request, campaign)
+        )
+        if not allowed:
+            raise PermissionDenied
+        return campaign
+
+    def _context(self, request: HttpRequest, title: str, **extra: object) -> dict:
+        return {
+            **self.site.each_context(request),
+            "opts": self.model_admin.opts,
+            "title": title,
+            **extra,
+        }
+
+    # -- pages
+
+    def overview(self, request: HttpRequest) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET"])
+        if not self.model_admin.has_view_permission(request):
+            raise PermissionDenied
+        context = self._context(
+            request, _("Campaigns at a glance"), lines=campaigns_overview()
+        )
+        return TemplateResponse(
+            request, "admin/notifications/dashboard_overview.html", context
+        )
+
+    def campaign(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET"])
+        campaign = self._get(request, pk)
+        figures = campaign_dashboard(campaign)
+        sort = request.GET.get("sort", "percent")
+        sort = sort if sort in SORTS else "percent"
+        descending = request.GET.get("order") == "desc"
+        can_act = self.model_admin.has_change_permission(request, campaign)
+        pending = steering.launch_request_pending(campaign) if can_act else None
+        breakdown = [
+            {
+                "field": field,
+                "title": BREAKDOWN_TITLES[field],
+                "rows": _sorted(figures.breakdown[field], sort, descending),
+            }
+            for field in BREAKDOWN_FIELDS
+        ]
+        context = self._context(
+            request,
+            _("Dashboard: %(campaign)s") % {"campaign": campaign},
+            **_live_context(figures),
+            breakdown=breakdown,
+            sort=sort,
+            descending=descending,
+            sort_links={
+                name: _sort_query(request, name, current=sort, descending=descending)
+                for name in SORTS
+            },
+            actions=_actions(request, figures, pending=pending) if can_act else [],
+            pending=pending,
+            live_url=reverse(
+                "admin:notifications_campaign_dashboard_live", args=[campaign.pk]
+            ),
+            people_url=reverse(
+                "admin:notifications_campaign_people", args=[campaign.pk]
+            ),
+        )
+        return TemplateResponse(request, "admin/notifications/dashboard.html", context)
+
+    def live(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET"])
+        campaign = self._get(request, pk)
+        response = JsonResponse(_live_json(request, campaign_dashboard(campaign)))
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def action(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
+        if request.method not in ("GET", "HEAD", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        campaign = self._get(request, pk, change=True)
+        figures = campaign_dashboard(campaign)
+        pending = steering.launch_request_pending(campaign)
+        available = {a.name: a for a in _actions(request, figures, pending=pending)}
+        back = reverse("admin:notifications_campaign_dashboard", args=[campaign.pk])
+        if action not in available:
+            if action in KNOWN_ACTIONS:
+                messages.warning(
+                    request,
+                    _("This action is not available now (the campaign is %(s)s).")
+                    % {"s": campaign.get_status_display()},
+                )
+                return HttpResponseRedirect(back)
+            raise Http404
+        if request.method == "POST":
+            try:
+                messages.success(request, _perform(request, campaign, action))
+            except services.CampaignError as exc:
+                for reason in exc.messages:
+                    messages.error(request, reason)
+            return HttpResponseRedirect(back)
+        context = self._context(
+            request,
+            available[action].label,
+            campaign=campaign,
+            action=available[action],
+            back=back,
+        )
+        return TemplateResponse(
+            request, "admin/notifications/dashboard_confirm.html", context
+        )
+
+    def people(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET"])
+        campaign = self._get(request, pk)
+        filters = PeopleFilter.from_query(request.GET)
+        steps = list(campaign.steps.order_by("due_at", "id"))
+        step_labels = {s.id: _step_label(s.kind) for s in steps}
+        page = Paginator(campaign_people(campaign, filters), PAGE_SIZE).get_page(
+            request.GET.get("page")
+        )
+        rows = [
+            {**row, "last_step": step_labels.get(row["last_step_id"], "")}
+            for row in page.object_list
+        ]
+        query = urlencode(filters.query())
+        context = self._context(
+            request,
+            _("People of %(campaign)s") % {"campaign": campaign},
+            campaign=campaign,
+            filters=filters,
+            choices=people_filter_choices(campaign),
+            steps=steps,
+            step_labels=step_labels,
+            page=page,
+            rows=rows,
+            query=query,
+            csv_url=reverse(
+                "admin:notifications_campaign_outstanding_export",
+                args=[campaign.pk, "csv"],
+            )
+            + f"?{query}",
+            xlsx_url=reverse(
+                "admin:notifications_campaign_outstanding_export",
+                args=[campaign.pk, "xlsx"],
+            )
+            + f"?{query}",
+        )
+        return TemplateResponse(
+            request, "admin/notifications/dashboard_people.html", context
+        )
+
+    def export(self, request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET"])
+        if kind not in ("csv", "xlsx"):
+            raise Http404
+        campaign = self._get(request, pk)
+        filters = PeopleFilter.from_query(request.GET)
+        step_labels = {
+            s.id: f"{_step_label(s.kind)} ({date_format(s.due_at, 'SHORT_DATE_FORMAT')})"
+            if s.due_at
+            else _step_label(s.kind)
+            for s in campaign.steps.all()
+        }
+        audit_record(
+            actor=request.user,
+            action=AuditAction.EXPORT,
+            target=campaign,
+            after={"list": "people", "format": kind, "filters": filters.query()},
+        )
+        rows = campaign_people(campaign, filters).iterator(chunk_size=2000)
+        response = export_response(
+            kind,
+            _export_headers(),
+            _export_rows(rows, step_labels),
+            f"{filters.show}-{campaign.reference}",
+            csv_delimiter=excel_delimiter(get_language()),
+        )
+        response["Cache-Control"] = "no-store"
+        return response
