@@ -15,12 +15,15 @@ import random
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from employees.models import EmailStatus, Employee
 
@@ -232,13 +235,33 @@ def admin_load() -> tuple[bool, str, bool]:
     return False, password, user.check_password(password)
 
 
-def campaign_load() -> str:
-    """Hook for a later issue: create the demo campaign idempotently here.
+DEMO_CAMPAIGN_NAME = "LinkedIn — IA générative (démo)"
 
-    Return a one-line summary for the command to print ("" when there is
-    nothing to report). It runs after the employees and the admin exist.
-    """
-    return ""
+
+def campaign_load() -> str:
+    """The ready-made LinkedIn opt-out campaign, launched for the demo staff.
+
+    Deadline two weeks ahead and no send window, so the first message lands
+    in the outbox within a minute of the worker starting, whatever the hour;
+    idempotent like the rest of the demo. Returns a line for the command."""
+    from notifications import services
+    from notifications.models import Campaign
+
+    if Campaign.objects.filter(name=DEMO_CAMPAIGN_NAME).exists():
+        return _("Demo campaign already there: %(name)s") % {"name": DEMO_CAMPAIGN_NAME}
+    deadline = timezone.localtime().replace(hour=18, minute=0, second=0, microsecond=0)
+    campaign = services.campaign_create(
+        name=DEMO_CAMPAIGN_NAME,
+        deadline=deadline + timedelta(days=14),
+        template="linkedin-ai-optout",
+        window=services.WindowSpec(enabled=False),
+        dpo_contact="dpo@example.com",
+    )
+    enrolled = services.campaign_launch(campaign=campaign)
+    return _(
+        "Launched the demo campaign “%(name)s” for %(count)d employees: "
+        "its first message goes out with the next dispatcher tick."
+    ) % {"name": DEMO_CAMPAIGN_NAME, "count": enrolled}
 
 
 def load() -> DemoResult:

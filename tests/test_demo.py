@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from employees.models import Employee
+from notifications.models import Campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -102,9 +103,25 @@ def test_it_warns_when_the_admin_password_was_changed(django_user_model):
 
 def test_it_completes_a_partly_loaded_demo():
     _load_demo()
+    # Interrupted before the last employees and the campaign were written.
+    Campaign.objects.all().delete()
     Employee.objects.filter(hr_id__gt="DEMO-0290").delete()
 
     output = _load_demo()
 
     assert "Created 10 demo employees (300 in total)" in output
     assert Employee.objects.filter(hr_id="DEMO-0300", manager__isnull=False).exists()
+
+
+def test_it_launches_the_linkedin_campaign_for_the_demo_staff():
+    output = _load_demo()
+    campaign = Campaign.objects.get()
+    assert campaign.template == "linkedin-ai-optout"
+    assert campaign.status == "scheduled"
+    assert (
+        campaign.recipients.count() == Employee.objects.filter(is_active=True).count()
+    )
+    assert set(campaign.contents.values_list("language", flat=True)) == {"en", "fr"}
+    assert "Launched the demo campaign" in output
+    assert "already there" in _load_demo()
+    assert Campaign.objects.count() == 1
