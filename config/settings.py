@@ -207,11 +207,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = env_str(
     "CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule")
 )
 
-# Mail: Django's own names. The default writes every message to a file in
-# var/outbox/ so the demo's mail can be read without a server.
-EMAIL_BACKEND = env_str(
-    "EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend"
-)
+# Mail: Django's own names. The default writes every message to its own .eml
+# file in var/outbox/ so the demo's mail can be read without a server.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "notifications.outbox.EmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "outbox"))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)

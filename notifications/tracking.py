@@ -69,6 +69,7 @@ _SOFT_BOUNCE_TYPES = {"SoftBounce", "Transient"}
 # a delivery, and the message is where it will be read, so it counts as
 # delivered (the demo's figures).
 LOCAL_BACKENDS = (
+    "notifications.outbox.EmailBackend",
     "django.core.mail.backends.filebased.EmailBackend",
     "django.core.mail.backends.locmem.EmailBackend",
     "django.core.mail.backends.console.EmailBackend",
