@@ -15,6 +15,8 @@ needs the change permission, approving a launch a second DPO.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,6 +32,7 @@ from django.http import (
     HttpResponseNotAllowed,
     HttpResponseRedirect,
     JsonResponse,
+    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -37,26 +40,35 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.http import urlencode
+from django.utils.functional import cached_property
+from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from employees.exporting import excel_delimiter, export_response
+from employees.exporting import (
+    CSV_CONTENT_TYPE,
+    excel_delimiter,
+    neutralise,
+    xlsx_response,
+)
 from notifications import charts, services, steering
 from notifications.models import Campaign, CampaignStatus, StepKind
 from notifications.selectors import (
     BREAKDOWN_FIELDS,
+    PEOPLE_EXPORT_COLUMNS,
     DashboardFigures,
     PeopleFilter,
     campaign_dashboard,
     campaign_people,
     campaigns_overview,
     people_filter_choices,
+    people_filtered,
 )
 
 PAGE_SIZE = 100
+CSV_CHUNK_ROWS = 1000
 SORTS = ("value", "total", "acknowledged", "percent")
 KNOWN_ACTIONS = ("launch", "approve", "pause", "resume", "cancel", "remind", "retry")
 BREAKDOWN_TITLES = {
@@ -216,6 +228,19 @@ def _perform(request: HttpRequest, campaign: Campaign, name: str) -> str:
     }[name]
 
 
+class _Paginator(Paginator):
+    """Counts on the plain filtered queryset: without the list's joins and
+    subqueries the count is several times cheaper at 100,000 people."""
+
+    def __init__(self, object_list, per_page: int, *, counted) -> None:
+        super().__init__(object_list, per_page)
+        self._counted = counted
+
+    @cached_property
+    def count(self) -> int:
+        return self._counted.count()
+
+
 # --- Figures for the templates -----------------------------------------------
 
 
@@ -281,32 +306,60 @@ def _live_json(request: HttpRequest, figures: DashboardFigures) -> dict:
     }
 
 
-def _export_rows(rows: Iterator[dict], steps: dict[int, str]) -> Iterator[tuple]:
+def _export_rows(
+    rows: Iterator[dict], steps: dict[int, str], *, csv_text: bool
+) -> Iterator[tuple]:
+    """Export rows, text cells neutralised against formula injection.
+
+    For CSV every cell is already text (``csv_text``): the CSV is then
+    written by ``csv.writer`` alone, which keeps 100,000 rows to a few
+    seconds; XLSX keeps real dates.
+    """
+    tz = timezone.get_current_timezone()
     for row in rows:
-        manager = " ".join(
-            filter(
-                None,
-                (
-                    row["employee__manager__first_name"],
-                    row["employee__manager__last_name"],
-                ),
+        manager = (
+            f"{row['employee__manager__first_name']} "
+            f"{row['employee__manager__last_name']}"
+        ).strip()
+        acknowledged = row["acknowledged_at"]
+        if csv_text:
+            acknowledged = (
+                acknowledged.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+                if acknowledged
+                else ""
             )
-        )
         yield (
-            row["last_name"],
-            row["first_name"],
-            row["employee__email"],
-            row["employee__department"],
-            row["employee__country"],
+            neutralise(row["last_name"]),
+            neutralise(row["first_name"]),
+            neutralise(row["employee__email"]),
+            neutralise(row["employee__department"]),
+            neutralise(row["employee__country"]),
             row["language"],
-            manager,
-            row["employee__manager__email"],
+            neutralise(manager),
+            neutralise(row["employee__manager__email"] or ""),
             steps.get(row["last_step_id"], ""),
-            row["last_sent_at"],
             row["employee__email_status"],
-            row["acknowledged_at"],
-            row["answer"],
+            acknowledged,
+            neutralise(row["answer"]),
         )
+
+
+def _csv_chunks(
+    headers: list[str], rows: Iterator[tuple], *, delimiter: str
+) -> Iterator[bytes]:
+    """Rows already text and neutralised (``_export_rows``), in chunks; the
+    BOM makes Excel read UTF-8 (same format as employees/exporting.py)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
+    buffer.write("\ufeff")
+    writer.writerow(headers)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow(row)
+        if count % CSV_CHUNK_ROWS == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")
 
 
 def _export_headers() -> list[str]:
@@ -320,7 +373,6 @@ def _export_headers() -> list[str]:
         _("Manager"),
         _("Manager's email"),
         _("Last message received"),
-        _("Received at"),
         _("Address status"),
         _("Acknowledged at"),
         _("Answer"),
@@ -466,7 +518,8 @@ class Dashboard:
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET"])
         campaign = self._get(request, pk)
-        response = JsonResponse(_live_json(request, campaign_dashboard(campaign)))
+        figures = campaign_dashboard(campaign, by_group=False)
+        response = JsonResponse(_live_json(request, figures))
         response["Cache-Control"] = "no-store"
         return response
 
@@ -512,9 +565,12 @@ class Dashboard:
         filters = PeopleFilter.from_query(request.GET)
         steps = list(campaign.steps.order_by("due_at", "id"))
         step_labels = {s.id: _step_label(s.kind) for s in steps}
-        page = Paginator(campaign_people(campaign, filters), PAGE_SIZE).get_page(
-            request.GET.get("page")
+        paginator = _Paginator(
+            campaign_people(campaign, filters),
+            PAGE_SIZE,
+            counted=people_filtered(campaign, filters),
         )
+        page = paginator.get_page(request.GET.get("page"))
         rows = [
             {**row, "last_step": step_labels.get(row["last_step_id"], "")}
             for row in page.object_list
@@ -525,7 +581,7 @@ class Dashboard:
             _("People of %(campaign)s") % {"campaign": campaign},
             campaign=campaign,
             filters=filters,
-            choices=people_filter_choices(campaign),
+            choices=people_filter_choices(),
             steps=steps,
             step_labels=step_labels,
             page=page,
@@ -565,13 +621,25 @@ class Dashboard:
             target=campaign,
             after={"list": "people", "format": kind, "filters": filters.query()},
         )
-        rows = campaign_people(campaign, filters).iterator(chunk_size=2000)
-        response = export_response(
-            kind,
-            _export_headers(),
-            _export_rows(rows, step_labels),
-            f"{filters.show}-{campaign.reference}",
-            csv_delimiter=excel_delimiter(get_language()),
-        )
+        rows = campaign_people(
+            campaign, filters, columns=PEOPLE_EXPORT_COLUMNS
+        ).iterator(chunk_size=2000)
+        filename = f"{filters.show}-{campaign.reference}"
+        if kind == "xlsx":
+            response = xlsx_response(
+                _export_headers(),
+                _export_rows(rows, step_labels, csv_text=False),
+                f"{filename}.xlsx",
+            )
+        else:
+            chunks = _csv_chunks(
+                _export_headers(),
+                _export_rows(rows, step_labels, csv_text=True),
+                delimiter=excel_delimiter(get_language()),
+            )
+            response = StreamingHttpResponse(chunks, content_type=CSV_CONTENT_TYPE)
+            response["Content-Disposition"] = content_disposition_header(
+                as_attachment=True, filename=f"{filename}.csv"
+            )
         response["Cache-Control"] = "no-store"
         return response
