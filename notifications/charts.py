@@ -30,9 +30,13 @@ def _days(start: date, end: date) -> int:
     return max(1, (end - start).days)
 
 
+def _before(per_day: Sequence[tuple[date, int]], start: date) -> int:
+    return sum(n for day, n in per_day if day < start)
+
+
 def _cumulative(per_day: Sequence[tuple[date, int]], start: date, last: date):
     counts = dict(per_day)
-    total = sum(n for day, n in per_day if day < start)
+    total = _before(per_day, start)
     day = start
     while day <= last:
         total += counts.get(day, 0)
@@ -51,7 +55,7 @@ def ack_chart(
 ) -> SafeString:
     """Cumulative acknowledgements per day (a line) against the audience (the
     top of the chart), with the step dates, the deadline and today."""
-    end = max(end, start + timedelta(days=1))
+    end = max(end, today, start) + timedelta(days=1)
     span = _days(start, end)
     top = max(enrolled, 1)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -84,18 +88,32 @@ def ack_chart(
     for index, marker in enumerate(m for m in markers if start <= m.day <= end):
         mx = x(marker.day)
         label_y = TOP - 8 if index % 2 == 0 else HEIGHT - 8
+        # Labels at the edges grow inwards so none is cut off.
+        anchor = "middle"
+        if mx > LEFT + plot_w * 0.85:
+            anchor = "end"
+        elif mx < LEFT + plot_w * 0.15:
+            anchor = "start"
         parts.append(
             f'<g class="marker {marker.kind}"><line x1="{mx:.1f}" x2="{mx:.1f}" '
             f'y1="{TOP}" y2="{TOP + plot_h}"/>'
-            f'<text x="{mx:.1f}" y="{label_y}" text-anchor="middle">'
+            f'<text x="{mx:.1f}" y="{label_y}" text-anchor="{anchor}">'
             f"{escape(marker.label)}</text></g>"
         )
     last = min(today, end)
     if last >= start:
-        points = " ".join(
-            f"{x(day):.1f},{y(total):.1f}"
-            for day, total in _cumulative(per_day, start, last)
-        )
-        parts.append(f'<polyline class="acks" points="{points}"/>')
+        # Each day's total is reached at the end of the day: the line climbs
+        # across the day, so even a first day alone shows as a slope.
+        points = [
+            f"{x(start):.1f},{y(0 if not per_day else _before(per_day, start)):.1f}"
+        ]
+        dots = []
+        for day, total in _cumulative(per_day, start, last):
+            px, py = x(day + timedelta(days=1)), y(total)
+            points.append(f"{px:.1f},{py:.1f}")
+            dots.append(f'<circle class="acks-dot" cx="{px:.1f}" cy="{py:.1f}" r="3"/>')
+        parts.append(f'<polyline class="acks" points="{" ".join(points)}"/>')
+        if len(dots) <= 62:
+            parts.extend(dots)
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 (every text above is escaped)

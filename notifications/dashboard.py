@@ -276,8 +276,31 @@ def _chart(figures: DashboardFigures) -> str:
     )
 
 
-def _live_context(figures: DashboardFigures) -> dict:
-    return {"figures": figures, "campaign": figures.campaign, "chart": _chart(figures)}
+def _live_context(request: HttpRequest, figures: DashboardFigures) -> dict:
+    """What dashboard_live.html needs: the page and its refresh share it.
+
+    The refresh is fetched with the page's query string, so the breakdown
+    keeps the sort the DPO chose."""
+    sort = request.GET.get("sort", "percent")
+    sort = sort if sort in SORTS else "percent"
+    descending = request.GET.get("order") == "desc"
+    return {
+        "figures": figures,
+        "campaign": figures.campaign,
+        "chart": _chart(figures),
+        "breakdown": [
+            {
+                "field": field,
+                "title": BREAKDOWN_TITLES[field],
+                "rows": _sorted(figures.breakdown[field], sort, descending),
+            }
+            for field in BREAKDOWN_FIELDS
+        ],
+        "sort_links": {
+            name: _sort_query(request, name, current=sort, descending=descending)
+            for name in SORTS
+        },
+    }
 
 
 def _live_json(request: HttpRequest, figures: DashboardFigures) -> dict:
@@ -300,7 +323,7 @@ def _live_json(request: HttpRequest, figures: DashboardFigures) -> dict:
         ],
         "html": render_to_string(
             "admin/notifications/dashboard_live.html",
-            _live_context(figures),
+            _live_context(request, figures),
             request=request,
         ),
     }
@@ -479,30 +502,12 @@ class Dashboard:
             return HttpResponseNotAllowed(["GET"])
         campaign = self._get(request, pk)
         figures = campaign_dashboard(campaign)
-        sort = request.GET.get("sort", "percent")
-        sort = sort if sort in SORTS else "percent"
-        descending = request.GET.get("order") == "desc"
         can_act = self.model_admin.has_change_permission(request, campaign)
         pending = steering.launch_request_pending(campaign) if can_act else None
-        breakdown = [
-            {
-                "field": field,
-                "title": BREAKDOWN_TITLES[field],
-                "rows": _sorted(figures.breakdown[field], sort, descending),
-            }
-            for field in BREAKDOWN_FIELDS
-        ]
         context = self._context(
             request,
             _("Dashboard: %(campaign)s") % {"campaign": campaign},
-            **_live_context(figures),
-            breakdown=breakdown,
-            sort=sort,
-            descending=descending,
-            sort_links={
-                name: _sort_query(request, name, current=sort, descending=descending)
-                for name in SORTS
-            },
+            **_live_context(request, figures),
             actions=_actions(request, figures, pending=pending) if can_act else [],
             pending=pending,
             live_url=reverse(
@@ -518,7 +523,7 @@ class Dashboard:
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET"])
         campaign = self._get(request, pk)
-        figures = campaign_dashboard(campaign, by_group=False)
+        figures = campaign_dashboard(campaign)
         response = JsonResponse(_live_json(request, figures))
         response["Cache-Control"] = "no-store"
         return response

@@ -443,24 +443,18 @@ def _answers(campaign: Campaign, counts: Counter) -> list[AnswerCount]:
     return answers
 
 
-def _breakdown(
-    campaign: Campaign, *, by_group: bool = True
-) -> tuple[dict[str, list[GroupRow]], Counter]:
+def _breakdown(campaign: Campaign) -> tuple[dict[str, list[GroupRow]], Counter]:
     """Totals per department, country and language, and the answers, from one
     grouped query: the combinations are few (not one per person), the
     answers bounded by the campaign's choices.
-
-    ``by_group=False`` (the live refresh, which only needs the totals) skips
-    the join with the employees, the costly part at 100,000 people.
     """
-    fields = ("employee__department", "employee__country") if by_group else ()
     rows = (
         Recipient.objects.filter(campaign=campaign)
-        .values_list(*fields, "language", "answer")
+        .values_list("employee__department", "employee__country", "language", "answer")
         .annotate(total=Count("*"), acknowledged=Count("acknowledged_at"))
         .order_by()
     )
-    names = BREAKDOWN_FIELDS if by_group else ("language",)
+    names = BREAKDOWN_FIELDS
     totals: dict[str, Counter] = {f: Counter() for f in names}
     acked: dict[str, Counter] = {f: Counter() for f in names}
     answers: Counter = Counter()
@@ -486,14 +480,13 @@ def _days_left(campaign: Campaign, now: datetime) -> int:
 
 
 def campaign_dashboard(
-    campaign: Campaign, *, now: datetime | None = None, by_group: bool = True
+    campaign: Campaign, *, now: datetime | None = None
 ) -> DashboardFigures:
     """Everything the campaign's dashboard shows, in five queries (six for a
-    draft, which also counts its would-be audience). ``by_group=False``: no
-    breakdown by department and country (the live refresh)."""
+    draft, which also counts its would-be audience)."""
     now = now or timezone.now()
     steps = list(campaign.steps.order_by("due_at", "id"))
-    breakdown, answers = _breakdown(campaign, by_group=by_group)
+    breakdown, answers = _breakdown(campaign)
     enrolled = sum(row.total for row in breakdown["language"])
     acknowledged = sum(row.acknowledged for row in breakdown["language"])
     per_day = _per_day(campaign)

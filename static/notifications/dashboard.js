@@ -6,7 +6,7 @@
   var root = document.querySelector(".dashboard[data-live-url]");
   if (!root || !window.fetch) return;
   var url = root.getAttribute("data-live-url");
-  var BUSY = 2000, IDLE = 15000;
+  var BUSY = 2000, IDLE = 10000;
   var timer = null;
 
   function schedule(sending) {
@@ -16,7 +16,7 @@
 
   function poll() {
     if (document.hidden) { schedule(false); return; }
-    fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+    fetch(url + window.location.search, {credentials: "same-origin", headers: {"Accept": "application/json"}})
       .then(function (response) {
         if (!response.ok) throw new Error(response.status);
         return response.json();
