@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import make_msgid
+from functools import cache
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
@@ -798,19 +799,53 @@ def _fail(rows: list[Delivery], exc: BaseException, report: SendReport) -> None:
 
 
 def _record_sent(out: _Outgoing, message_id: str) -> None:
-    now = timezone.now()
-    Delivery.objects.filter(pk=out.row.pk, status=DeliveryStatus.SENDING).update(
-        status=status_after_send(),
-        sent_at=now,
-        status_at=now,
-        esp_message_id=message_id or "",
-        to_email=out.to,
-        language=out.message.language,
-        content=out.message.content,
-        content_sha256=out.message.sha256,
-        last_error="",
-        claimed_at=None,
-        next_attempt_at=None,
+    # One statement per accepted message (the at-most-one-duplicate rule),
+    # so its cost is per message: written once as SQL instead of compiling a
+    # QuerySet.update() each time (which cost more CPU than the statement).
+    # Same effect as .filter(pk=…, status=SENDING).update(…): no signals,
+    # updated_at untouched.
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    content = out.message.content
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _sent_sql(),
+            [
+                status_after_send(),
+                now,
+                now,
+                message_id or "",
+                out.to,
+                out.message.language,
+                content.pk if content else None,
+                out.message.sha256,
+                out.row.pk,
+                DeliveryStatus.SENDING,
+            ],
+        )
+
+
+@cache
+def _sent_sql() -> str:
+    meta, quote = Delivery._meta, connection.ops.quote_name
+    columns = ", ".join(
+        f"{quote(meta.get_field(name).column)} = {value}"
+        for name, value in (
+            ("status", "%s"),
+            ("sent_at", "%s"),
+            ("status_at", "%s"),
+            ("esp_message_id", "%s"),
+            ("to_email", "%s"),
+            ("language", "%s"),
+            ("content", "%s"),
+            ("content_sha256", "%s"),
+            ("last_error", "''"),
+            ("claimed_at", "NULL"),
+            ("next_attempt_at", "NULL"),
+        )
+    )
+    return (
+        f"UPDATE {quote(meta.db_table)} SET {columns} "  # noqa: S608 (names from the model)
+        f"WHERE {quote('id')} = %s AND {quote(meta.get_field('status').column)} = %s"
     )
 
 
