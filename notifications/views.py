@@ -7,13 +7,18 @@ box, answer when asked) records anything.
 
 from __future__ import annotations
 
+import re
+import secrets
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
-from django.utils import timezone, translation
+from django.template.loader import render_to_string
+from django.utils import formats, timezone, translation
+from django.utils.html import conditional_escape
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -82,12 +87,9 @@ def _ack_page(
     content = contents.get(language) or contents.get(settings.LANGUAGE_CODE)
     if content is None:  # a launched campaign always has content
         return _not_found(request)
-    page = acknowledging.page_build(
-        recipient=recipient, content=content, token=token, now=now
-    )
     choices = acknowledging.answer_choices(campaign, language)
     result = None
-    status = 200
+    refused = None
     if request.method == "POST":
         form = AckForm(request.POST, campaign=campaign, choices=choices)
         if form.is_valid():
@@ -100,14 +102,68 @@ def _ack_page(
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 now=now,
             )
-            form = _fresh_form(campaign, choices, content, recipient)
         else:
-            status = 400
-    else:
+            refused = form
+    page = acknowledging.page_build(
+        recipient=recipient, content=content, token=token, now=now
+    )
+    acknowledged_at = recipient.acknowledged_at
+    personal = {
+        "title": page.title,
+        "body": page.body,
+        "acknowledged_on": formats.date_format(
+            timezone.localtime(acknowledged_at), "DATETIME_FORMAT"
+        )
+        if acknowledged_at
+        else "",
+        "action": request.get_full_path(),
+        "csrf_token": get_token(request),
+    }
+    languages = acknowledging.page_languages(contents)
+    if refused is not None:  # the only page with something typed in it
+        context = _page_context(
+            recipient, page, refused, result, language, languages, choices
+        )
+        return render(request, "ack/page.html", {**context, **personal}, status=400)
+    key = (
+        content.pk,
+        language,
+        tuple(languages),
+        campaign.pk,
+        campaign.reference,
+        campaign.dpo_contact,
+        tuple(choices),
+        page.deadline,
+        page.days_left,
+        page.deadline_passed,
+        acknowledged_at is not None,
+        recipient.answer,
+        result.outcome if result else "",
+    )
+    frame = _FRAMES.get(key)
+    if frame is None:
         form = _fresh_form(campaign, choices, content, recipient)
-    context = {
-        "recipient": recipient,
-        "campaign": campaign,
+        context = _page_context(
+            recipient, page, form, result, language, languages, choices
+        )
+        frame = _Frame.build("ack/page.html", context, list(personal))
+        if len(_FRAMES) > 512:
+            _FRAMES.clear()
+        _FRAMES[key] = frame
+    return HttpResponse(frame.fill(personal))
+
+
+def _page_context(
+    recipient: Recipient,
+    page: acknowledging.Page,
+    form: AckForm,
+    result: acknowledging.Result | None,
+    language: str,
+    languages: list[str],
+    choices: list[tuple[str, str]],
+) -> dict[str, object]:
+    return {
+        "campaign": recipient.campaign,
         "page": page,
         "form": form,
         "result": result,
@@ -115,15 +171,57 @@ def _ack_page(
         "language": language,
         "languages": [
             (code, translation.get_language_info(code)["name_local"])
-            for code in acknowledging.page_languages(contents)
+            for code in languages
         ],
         "choices": choices,
         "selected": form["answer"].value() if choices else "",
+        "acknowledged": recipient.acknowledged_at is not None,
+        "recipient_answer": recipient.answer,
         "answer_label": dict(choices).get(recipient.answer, recipient.answer),
         "can_change": bool(choices) and not page.deadline_passed,
-        "action": request.get_full_path(),
     }
-    return render(request, "ack/page.html", context, status=status)
+
+
+class _Frame:
+    """A page rendered once with markers where the personal values go.
+
+    Everything but the name, the personal text, the acknowledgement date,
+    the form's address and its CSRF token is the same for everyone reading
+    the same version of a campaign in one language on one day with the same
+    acknowledgement state: that part is rendered once per process and the
+    personal values are escaped into it for each request.
+    """
+
+    _NONCE = secrets.token_hex(8)
+
+    def __init__(self, parts: list[str]) -> None:
+        self.parts = parts  # literal, name, literal, name, ..., literal
+
+    @classmethod
+    def marker(cls, name: str) -> str:
+        # Private-use characters and a per-process nonce: nothing HTML escaping
+        # changes, and nothing a campaign's text could contain by accident.
+        return f"\ue000{cls._NONCE}{name}\ue001"
+
+    @classmethod
+    def build(cls, template: str, context: dict, names: list[str]) -> _Frame:
+        markers = {name: cls.marker(name) for name in names}
+        html = render_to_string(template, {**context, **markers})
+        parts = re.split(f"\ue000{cls._NONCE}(\\w+)\ue001", html)
+        return cls(parts)
+
+    def fill(self, values: dict[str, str]) -> str:
+        parts = self.parts
+        out = [parts[0]]
+        for i in range(1, len(parts), 2):
+            out.append(conditional_escape(values[parts[i]]))
+            out.append(parts[i + 1])
+        return "".join(out)
+
+
+# Frames by what they depend on; the key holds every campaign field the page
+# shows (read live), so an edit takes effect with the next request.
+_FRAMES: dict[tuple, _Frame] = {}
 
 
 def _fresh_form(

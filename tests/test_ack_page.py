@@ -7,6 +7,7 @@ import re
 import secrets
 import time
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache
@@ -419,3 +420,54 @@ def test_it_escapes_what_it_substitutes_into_the_page(client):
     page = _text(client.get(link(recipient)))
     assert "Hello &lt;b&gt;Zoé&lt;/b&gt;" in page
     assert '<a href="https://example.org/help"' in page
+
+
+def test_it_shows_each_person_their_own_name_link_and_form_token(client):
+    campaign, recipients = launched(employees=2, language="en")
+    ann, bob = recipients
+    Recipient.objects.filter(pk=ann.pk).update(first_name="Ann")
+    Recipient.objects.filter(pk=bob.pk).update(first_name="<i>Bob</i>")
+    en = campaign.contents.get(language="en")
+    en.subject = "For {{ first_name }}"
+    en.page_text = "Hello {{ first_name }}, your link: {{ ack_url }}"
+    en.save()
+    forget_cached_contents()
+    pages = {r.pk: _text(Client().get(link(r))) for r in (ann, bob, ann)}
+    assert "<title>For Ann</title>" in pages[ann.pk]
+    assert "Hello Ann," in pages[ann.pk] and "Bob" not in pages[ann.pk]
+    assert "<title>For &lt;i&gt;Bob&lt;/i&gt;</title>" in pages[bob.pk]
+    assert "Hello &lt;i&gt;Bob&lt;/i&gt;," in pages[bob.pk]
+    assert "Ann" not in pages[bob.pk]
+    for r in (ann, bob):
+        assert f'action="{link(r)}"' in pages[r.pk]
+        assert link(r) in pages[r.pk].split("<article", 1)[1]  # {{ ack_url }}
+    tokens = [
+        re.search(r'name="csrfmiddlewaretoken" value="(\w+)"', page).group(1)
+        for page in pages.values()
+    ]
+    assert len(set(tokens)) == 2
+
+
+def test_it_shows_a_change_to_the_campaign_with_the_next_request(client):
+    campaign, [recipient] = launched(language="en")
+    assert "Questions: dpo@" not in _text(client.get(link(recipient)))
+    campaign.dpo_contact = "dpo@example.com"
+    campaign.save()
+    assert "Questions: dpo@example.com" in _text(client.get(link(recipient)))
+    campaign.deadline = timezone.now() + timedelta(days=3, hours=1)
+    campaign.save()
+    assert re.search(r"\((3|4) days left\)", _text(client.get(link(recipient))))
+
+
+def test_it_shows_the_acknowledgement_date_in_the_campaigns_time_zone(client):
+    campaign, [recipient] = launched(language="en")
+    campaign.time_zone = "America/New_York"
+    campaign.save()
+    at = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    Recipient.objects.filter(pk=recipient.pk).update(
+        acknowledged_at=at, answer="opted_out"
+    )
+    page = _text(client.get(link(recipient)))
+    local = at.astimezone(ZoneInfo("America/New_York"))
+    assert f"{local.day}, {local.year}, {local:%-I} a.m." in page  # 7 or 8 a.m.
+    assert "Already acknowledged on" in page
