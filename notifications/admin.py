@@ -24,6 +24,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.models import AuditAction
+from audit.services import audit_record
 from employees.models import EmailStatus, Employee
 from notifications import content as content_mod
 from notifications import services, steering, tracking
@@ -39,6 +41,7 @@ from notifications.models import (
     Delivery,
     Recipient,
     Step,
+    default_weekdays,
 )
 from notifications.selectors import (
     LINKS_AVAILABLE,
@@ -68,6 +71,33 @@ _LIFECYCLE = {
 
 def _choices(values: list[str], current: list[str]) -> list[tuple[str, str]]:
     return [(v, v) for v in sorted(set(values) | set(current or []))]
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _audit_edit(request: HttpRequest, campaign: Campaign, form, change: bool) -> None:
+    """Every create or edit of a campaign's settings in the admin, with the
+    changed fields before and after (content has its own versioned entry)."""
+    if not change:
+        audit_record(
+            actor=request.user, action=AuditAction.CAMPAIGN_CREATE, target=campaign
+        )
+        return
+    fields = [f for f in form.changed_data if f != "template"]
+    if fields:
+        audit_record(
+            actor=request.user,
+            action=AuditAction.CAMPAIGN_EDIT,
+            target=campaign,
+            before={f: _jsonable(form.initial.get(f)) for f in fields},
+            after={f: _jsonable(form.cleaned_data.get(f)) for f in fields},
+        )
 
 
 class CampaignForm(forms.ModelForm):
@@ -132,6 +162,12 @@ class CampaignForm(forms.ModelForm):
         self.fields["countries"].choices = _choices(
             known["country"], self.instance.countries
         )
+        if not self.initial.get("window_weekdays"):
+            # The admin's add form starts from an empty initial for this
+            # declared field: show the model's default (Monday to Friday).
+            self.initial["window_weekdays"] = list(
+                self.instance.window_weekdays or default_weekdays()
+            )
 
     def clean_time_zone(self) -> str:
         name = self.cleaned_data["time_zone"]
@@ -311,6 +347,7 @@ class CampaignAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+        _audit_edit(request, obj, form, change)
         if not change:
             services.steps_default(campaign=obj)
             template = form.cleaned_data.get("template")
@@ -439,11 +476,8 @@ class CampaignAdmin(admin.ModelAdmin):
                 )
             )
         service, note = _LIFECYCLE[action]
-        kwargs = {"campaign": campaign}
-        if action == "launch":
-            kwargs["user"] = request.user
         try:
-            done = service(**kwargs)
+            done = service(campaign=campaign, user=request.user)
         except services.CampaignError as exc:
             for reason in exc.messages:
                 messages.error(request, reason)

@@ -298,3 +298,10 @@ def test_it_updates_the_live_count_in_a_real_browser(live_server, campaign):
             "document.getElementById('audience-count').textContent === '2'"
         )
         browser.close()
+
+
+def test_it_proposes_monday_to_friday_on_a_new_campaign(admin_client):
+    page = admin_client.get("/admin/notifications/campaign/add/").text
+    for day in range(5):
+        assert f'value="{day}" id="id_window_weekdays_{day}" checked' in page
+    assert 'value="5" id="id_window_weekdays_5" checked' not in page

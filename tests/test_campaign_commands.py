@@ -157,3 +157,20 @@ def test_it_prints_a_readable_status(future_deadline):
 def test_it_reports_an_unknown_campaign():
     with pytest.raises(CommandError, match="No campaign"):
         run("campaign_status", "nope", "--json")
+
+
+@pytest.mark.django_db
+def test_it_refuses_to_launch_from_the_shell_when_two_dpos_must_approve(settings):
+    settings.LAUNCH_REQUIRES_APPROVAL = True
+    with pytest.raises(CommandError, match="LAUNCH_REQUIRES_APPROVAL"):
+        call_command(
+            "create_campaign",
+            "Four eyes",
+            "--deadline",
+            "2030-01-10",
+            "--template",
+            "linkedin-ai-optout",
+            "--launch",
+            stdout=StringIO(),
+        )
+    assert not Campaign.objects.filter(name="Four eyes").exists()

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from notifications import services
+from notifications import services, steering
 from notifications.library import TEMPLATES
 
 
@@ -60,6 +60,12 @@ class Command(BaseCommand):
         parser.add_argument("--launch", action="store_true")
 
     def handle(self, *args: object, **options: object) -> None:
+        if options["launch"] and steering.approval_required():
+            raise CommandError(
+                "Launch refused (nothing created): LAUNCH_REQUIRES_APPROVAL is on, "
+                "so a launch is asked for and approved by two DPO users on the "
+                "campaign's dashboard. Create without --launch."
+            )
         try:
             with transaction.atomic():
                 campaign = services.campaign_create(
