@@ -19,3 +19,23 @@ class NotifyAdminConfig(admin_apps.AdminConfig):
 
     default = False
     default_site = "audit.sites.NotifyAdminSite"
+
+
+class TOTPConfig(AppConfig):
+    """django-otp's authenticator-app devices, under a name a DPO understands."""
+
+    default = False
+    name = "django_otp.plugins.otp_totp"
+    label = "otp_totp"
+    verbose_name = _("Two-factor: authenticator apps")
+    default_auto_field = "django.db.models.AutoField"
+
+
+class StaticConfig(AppConfig):
+    """django-otp's one-time backup codes, under a name a DPO understands."""
+
+    default = False
+    name = "django_otp.plugins.otp_static"
+    label = "otp_static"
+    verbose_name = _("Two-factor: backup codes")
+    default_auto_field = "django.db.models.AutoField"
