@@ -7,17 +7,20 @@ Django's locmem outbox; the ESP is a fake Postmark API on loopback.
 from __future__ import annotations
 
 import itertools
+import re
 import smtplib
 from datetime import timedelta
+from email import message_from_bytes
 
 import pytest
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.core import mail
+from django.core.mail import EmailMultiAlternatives
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
@@ -482,6 +485,59 @@ def test_it_renders_exactly_what_content_message_render_renders(first, last):
         exact.body_html,
     )
     campaign.delete()
+
+
+subjects = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
+    max_size=150,
+)
+bodies = st.text(
+    alphabet=st.one_of(
+        st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
+        st.just("\n"),
+    ),
+    max_size=300,
+)
+_BOUNDARY = re.compile(rb'boundary="([^"]+)"')
+
+
+def _mime(cls: type, subject: str, body: str) -> bytes:
+    email = cls(
+        subject=subject,
+        body=body,
+        from_email="Délégué <dpo@example.com>",
+        to=["Zoé Ä <zoe@example.com>"],
+        reply_to=["dpo@example.com"],
+        headers={"Date": "Mon, 20 Oct 2025 10:00:00 +0200", "Message-ID": "<1@x>"},
+    )
+    email.attach_alternative(f"<p>{body}</p>", "text/html")
+    return email.message().as_bytes(linesep="\r\n")
+
+
+def _without_boundary(raw: bytes) -> bytes:
+    return raw.replace(_BOUNDARY.search(raw).group(1), b"BOUNDARY")
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(subject=subjects, body=bodies)
+@example(subject="Dernier rappel : " + "é" * 120, body="ligne " + "é" * 1200)
+def test_it_builds_the_bytes_djangos_email_message_builds(subject, body):
+    ours = _mime(sending._CampaignEmail, subject, body)
+    django = _mime(EmailMultiAlternatives, subject, body)
+    assert _without_boundary(ours) == _without_boundary(django)
+
+
+def test_it_draws_another_boundary_when_the_text_contains_it(monkeypatch):
+    taken = "=" * 15 + "1" * 19 + "=="
+    monkeypatch.setattr(sending, "_boundary", lambda: taken)
+    raw = _mime(sending._CampaignEmail, "Sujet", f"Avant\n--{taken}\nAprès")
+    boundary = _BOUNDARY.search(raw).group(1).decode()
+    assert boundary != taken and f"--{boundary}" not in f"Avant\n--{taken}\nAprès"
+    assert [p.get_content_type() for p in message_from_bytes(raw).walk()] == [
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+    ]
 
 
 # --- Command -------------------------------------------------------------------------
