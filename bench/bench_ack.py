@@ -1,8 +1,12 @@
-"""Acknowledgement page benchmark: gunicorn (2 sync workers) on PostgreSQL,
+"""Acknowledgement page benchmark: gunicorn (2 workers) on PostgreSQL,
 driven by wrk from a second process on loopback.
 
     .venv/bin/python bench/bench_ack.py [--recipients N] [--seconds S]
         [--connections C] [--database-url postgres://postgres@127.0.0.1:5432/bench_ack]
+        [--worker-class gthread] [--threads 4]
+
+The server runs as the Procfile's web line does: 2 gthread workers of 4
+threads (--worker-class sync --threads 1 for the old setting).
 
 Measures, in one run and against the same server:
 
@@ -258,6 +262,9 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=20_000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    # As in the Procfile's web line.
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument(
         "--database-url",
         default=os.environ.get(
@@ -286,6 +293,10 @@ def main() -> None:
                 "bench.bench_ack:application",
                 "--workers",
                 "2",
+                "--worker-class",
+                args.worker_class,
+                "--threads",
+                str(args.threads),
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--logger-class",
@@ -315,6 +326,11 @@ def main() -> None:
         acknowledged = Recipient.objects.filter(
             campaign_id=info["campaign"], acknowledged_at__isnull=False
         ).count()
+    print(
+        f"gunicorn: 2 {args.worker_class} workers, {args.threads} thread(s) each; "
+        f"wrk: {THREADS} threads, {args.connections} connections; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     print(f"{'':<8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
     for name, r in (("hello", hello), ("GET", get), ("POST", post)):
         print(
