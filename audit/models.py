@@ -101,6 +101,10 @@ class AuditEntry(models.Model):
             ("export_evidence", _("Can export campaign evidence")),
             ("export_personal_data", _("Can export an employee's personal data")),
             ("erase_personal_data", _("Can erase an employee's personal data")),
+            (
+                "correct_acknowledgement",
+                _("Can record or withdraw an acknowledgement by hand"),
+            ),
         ]
         indexes = [
             models.Index(fields=["action", "created_at"], name="audit_action_time"),

@@ -20,15 +20,15 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import AuditAction
 from audit.services import audit_record
 from employees.models import EmailStatus, Employee
+from notifications import acknowledging, corrections, services, steering, tracking
 from notifications import content as content_mod
-from notifications import services, steering, tracking
 from notifications.dashboard import Dashboard
 from notifications.library import template_choices
 from notifications.links import links_csv_write, qr_svg
@@ -654,6 +654,79 @@ class RecipientAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<int:pk>/correct/",
+                self.admin_site.admin_view(self.correct_view),
+                name="notifications_recipient_correct",
+            ),
+            *super().get_urls(),
+        ]
+
+    def correct_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Record or withdraw an acknowledgement by hand, with a reason."""
+        if not request.user.has_perm("audit.correct_acknowledgement"):
+            raise PermissionDenied
+        recipient = get_object_or_404(Recipient, pk=pk)
+        choices = acknowledging.answer_choices(recipient.campaign, get_language())
+        form = CorrectionForm(request.POST or None, choices=choices)
+        if request.method == "POST" and form.is_valid():
+            try:
+                corrections.acknowledgement_correct(
+                    recipient_id=recipient.pk,
+                    acknowledged=form.cleaned_data["acknowledged"],
+                    answer=form.cleaned_data.get("answer", ""),
+                    reason=form.cleaned_data["reason"],
+                    user=request.user,
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(request, _("Acknowledgement corrected."))
+                return HttpResponseRedirect(
+                    reverse("admin:notifications_recipient_change", args=[pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": recipient,
+            "title": _("Correct the acknowledgement of %(email)s")
+            % {"email": recipient.email},
+            "form": form,
+        }
+        return TemplateResponse(
+            request, "admin/notifications/recipient/correct.html", context
+        )
+
+
+class CorrectionForm(forms.Form):
+    acknowledged = forms.TypedChoiceField(
+        label=gettext_lazy("Correction"),
+        choices=[
+            ("1", gettext_lazy("Record the acknowledgement")),
+            ("0", gettext_lazy("Withdraw the acknowledgement")),
+        ],
+        coerce=lambda value: value == "1",
+        widget=forms.RadioSelect,
+    )
+    answer = forms.ChoiceField(label=gettext_lazy("Answer"), required=False)
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=gettext_lazy(
+            "Kept in the audit log, e.g. “signed paper letter received on 12 Nov”."
+        ),
+    )
+
+    def __init__(self, *args: object, choices: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        if choices:
+            self.fields["answer"].choices = [("", "—"), *choices]
+        else:
+            del self.fields["answer"]
 
 
 @admin.register(Delivery)

@@ -456,6 +456,10 @@ class Delivery(models.Model):
 class AcknowledgementKind(models.TextChoices):
     FIRST = "first", _("Acknowledged")
     ANSWER_CHANGED = "answer_changed", _("Answer changed")
+    # Entered by a DPO in the admin, with the reason in the audit log (a
+    # signed paper letter, an answer given by phone, a mistaken entry).
+    CORRECTED = "corrected", _("Recorded by hand")
+    WITHDRAWN = "withdrawn", _("Withdrawn by hand")
 
 
 class Acknowledgement(models.Model):
