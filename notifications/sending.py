@@ -713,14 +713,19 @@ def deliveries_send(ids: Sequence[int], *, now: datetime | None = None) -> SendR
         return report
     rows = list(
         Delivery.objects.filter(id__in=mine)
-        .select_related("step__campaign", "recipient__employee", "manager")
+        .select_related("recipient__employee", "manager")
         .order_by("id")
     )
+    # The chunk's step and campaign read once and shared by its rows: joined
+    # to every row they were parsed a hundred times (a fifth of the worker's
+    # CPU over SMTP), for one extra query per chunk.
+    steps = Step.objects.select_related("campaign").in_bulk({r.step_id for r in rows})
     by_step: dict[int, list[Delivery]] = defaultdict(list)
     for row in rows:
+        row.step = steps[row.step_id]
         by_step[row.step_id].append(row)
-    for step_rows in by_step.values():
-        _send_step(step_rows[0].step, step_rows, now, report)
+    for step_id, step_rows in by_step.items():
+        _send_step(steps[step_id], step_rows, now, report)
     return report
 
 
