@@ -11,6 +11,11 @@ chunk sent in this process before the workers take the rest).
     .venv/bin/python bench/bench_send.py --mode esp
     .venv/bin/python bench/bench_send.py --database-url postgres://postgres@127.0.0.1:5432/bench_send
 
+CPU is reported too (the machine may be shared, so wall-clock figures vary):
+CPU-seconds per 1,000 messages in the worker processes (main + pool children,
+read from /proc) and in this process, which runs the SMTP sink or fake ESP in a
+thread and so competes with the workers for the same cores.
+
 Needs Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379/15). The database
 is created afresh: a SQLite file under /tmp by default, or the PostgreSQL
 database named in --database-url (dropped and re-created).
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 import uuid
@@ -45,6 +51,28 @@ def _fresh_database(url: str) -> None:
         path = Path(parsed.path)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _cpu_seconds(process_group: int) -> float:
+    """User + system CPU of every live process in a process group (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state, ppid, pgrp, ..., utime (12th), stime (13th).
+        if int(fields[2]) == process_group:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -156,6 +184,8 @@ def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
         sample = sending.deliveries_send(chunks[0])
     expected = args.recipients - sample.sent
     base = target.count
+    worker_cpu = sum(_cpu_seconds(w.process.pid) for w in workers)
+    own_cpu = _own_cpu_seconds()
     start = time.perf_counter()
     for chunk in chunks[1:]:
         app.send_task("notifications.send_chunk", args=[chunk], queue=queue)
@@ -169,6 +199,8 @@ def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
             break
     elapsed = time.perf_counter() - start
     sent = target.count - base
+    worker_cpu = sum(_cpu_seconds(w.process.pid) for w in workers) - worker_cpu
+    own_cpu = _own_cpu_seconds() - own_cpu
     # The workers record each result after the server accepted it: wait for
     # the database to agree, and report that time too (end to end).
     rows = Delivery.objects.filter(status=DeliveryStatus.SENT)
@@ -184,6 +216,12 @@ def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
     print(
         f"recorded as sent in the database: {recorded}/{args.recipients} "
         f"after {recorded_after:.2f}s = {(recorded - sample.sent) / recorded_after:,.0f} msg/s"
+    )
+    print(
+        f"CPU per 1,000 messages: workers {1000 * worker_cpu / max(1, sent):.2f} s, "
+        f"this process (the {'SMTP sink' if args.mode == 'smtp' else 'fake ESP'} "
+        f"and polling) {1000 * own_cpu / max(1, sent):.2f} s "
+        f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})"
     )
     print(
         f"dispatcher: {len(tick_queries)} queries for {args.recipients} deliveries "
