@@ -300,6 +300,71 @@ def _client_info(client_ip: str | None, user_agent: str) -> dict[str, object]:
     return {"client_ip": client_ip or None, "user_agent": (user_agent or "")[:255]}
 
 
+_HISTORY_FIELDS = ("kind", "at", "answer", "content", "language", "client_ip")
+_HISTORY_FIELDS += ("user_agent",)
+_FIRST_SQL: dict[str, str] = {}
+
+
+def _first_sql() -> str:
+    """PostgreSQL: the first acknowledgement as one statement.
+
+    The conditional UPDATE of the recipient and the INSERT of its history
+    row, chained by a data-modifying WITH: atomic as any single statement,
+    and one round trip instead of BEGIN, UPDATE, INSERT, COMMIT. Inserts
+    nothing when the recipient had already acknowledged.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    sql = _FIRST_SQL.get(connection.vendor)
+    if sql:
+        return sql
+    q = connection.ops.quote_name
+    recipient = Recipient._meta
+    column = recipient.get_field
+    history = Acknowledgement._meta
+    fields = [history.get_field(name) for name in _HISTORY_FIELDS]
+    names = ", ".join(q(f.column) for f in fields)
+    values = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
+    sql = (
+        f"WITH first AS (UPDATE {q(recipient.db_table)} "  # noqa: S608 (metadata)
+        f"SET {q(column('acknowledged_at').column)} = %s, "
+        f"{q(column('answer').column)} = %s, "
+        f"{q(column('content_version_seen').column)} = %s "
+        f"WHERE {q('id')} = %s AND {q(column('acknowledged_at').column)} IS NULL "
+        f"RETURNING {q('id')}) "
+        f"INSERT INTO {q(history.db_table)} "
+        f"({q(history.get_field('recipient').column)}, {names}) "
+        f"SELECT {q('id')}, {values} FROM first RETURNING {q('id')}"
+    )
+    _FIRST_SQL[connection.vendor] = sql
+    return sql
+
+
+def _first_in_one_statement(
+    recipient: Recipient, content: CampaignContent | None, history: dict
+) -> bool:
+    """True when this recorded the first acknowledgement (PostgreSQL only;
+    elsewhere False, and the caller's transaction does the same work)."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "postgresql":
+        return False
+    row = {**history, "kind": AcknowledgementKind.FIRST.value}
+    row["content"] = content.pk if content else None
+    fields = Acknowledgement._meta
+    params = [
+        history["at"],
+        history["answer"],
+        row["content"],
+        recipient.pk,
+        *(
+            fields.get_field(name).get_db_prep_save(row[name], connection)
+            for name in _HISTORY_FIELDS
+        ),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_first_sql(), params)
+        return cursor.fetchone() is not None
+
+
 def acknowledgement_record(
     *,
     recipient: Recipient,
@@ -325,13 +390,17 @@ def acknowledgement_record(
         "language": language,
         **_client_info(client_ip, user_agent),
     }
+    if _first_in_one_statement(recipient, content, history):
+        recipient.acknowledged_at, recipient.answer = now, answer
+        return Result(Outcome.RECORDED, now, answer)
     with transaction.atomic():
         first = Recipient.objects.filter(
             pk=recipient.pk, acknowledged_at__isnull=True
         ).update(acknowledged_at=now, answer=answer, content_version_seen=content)
         if first:
             Acknowledgement.objects.create(kind=AcknowledgementKind.FIRST, **history)
-            recipient.refresh_from_db(fields=["acknowledged_at", "answer"])
+            # What the UPDATE wrote: no need to read it back.
+            recipient.acknowledged_at, recipient.answer = now, answer
             return Result(Outcome.RECORDED, now, answer)
         recipient.refresh_from_db(fields=["acknowledged_at", "answer"])
         if not campaign.asks_answer or answer == recipient.answer:

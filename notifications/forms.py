@@ -22,12 +22,11 @@ class AckForm(forms.Form):
             "required": _("Tick the box to confirm you have read this information.")
         },
     )
-    content = forms.ModelChoiceField(
-        queryset=CampaignContent.objects.none(),
+    content = forms.IntegerField(
         widget=forms.HiddenInput,
         error_messages={
             "required": _("This page was out of date. Please read it again."),
-            "invalid_choice": _("This page was out of date. Please read it again."),
+            "invalid": _("This page was out of date. Please read it again."),
         },
     )
 
@@ -36,12 +35,14 @@ class AckForm(forms.Form):
         *args: object,
         campaign: Campaign,
         choices: list[tuple[str, str]],
+        known: dict[int, CampaignContent] | None = None,
         **kwargs: object,
     ) -> None:
+        """``known``: versions of this campaign already in hand (the current
+        ones), so the usual POST needs no query to check the version."""
         super().__init__(*args, **kwargs)
-        self.fields["content"].queryset = CampaignContent.objects.filter(
-            campaign=campaign
-        )
+        self._campaign = campaign
+        self._known = known or {}
         if choices:
             self.fields["answer"] = forms.ChoiceField(
                 label=_("Your answer"),
@@ -53,6 +54,21 @@ class AckForm(forms.Form):
                 },
             )
             self.order_fields(["answer", "confirm", "content"])
+
+    def clean_content(self) -> CampaignContent:
+        # Any version of this campaign (an older page still open counts, and
+        # records the version it showed); never another campaign's.
+        pk = self.cleaned_data["content"]
+        content = self._known.get(pk)
+        if content is None or content.campaign_id != self._campaign.pk:
+            content = CampaignContent.objects.filter(
+                campaign=self._campaign, pk=pk
+            ).first()
+        if content is None:
+            raise forms.ValidationError(
+                self.fields["content"].error_messages["invalid"], code="invalid"
+            )
+        return content
 
 
 class VerifyForm(forms.Form):

@@ -91,7 +91,8 @@ def _ack_page(
     result = None
     refused = None
     if request.method == "POST":
-        form = AckForm(request.POST, campaign=campaign, choices=choices)
+        known = {c.pk: c for c in contents.values()}
+        form = AckForm(request.POST, campaign=campaign, choices=choices, known=known)
         if form.is_valid():
             result = acknowledging.acknowledgement_record(
                 recipient=recipient,

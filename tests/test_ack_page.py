@@ -471,3 +471,15 @@ def test_it_shows_the_acknowledgement_date_in_the_campaigns_time_zone(client):
     local = at.astimezone(ZoneInfo("America/New_York"))
     assert f"{local.day}, {local.year}, {local:%-I} a.m." in page  # 7 or 8 a.m.
     assert "Already acknowledged on" in page
+
+
+def test_it_refuses_a_version_of_another_campaign(client):
+    campaign, [recipient] = launched(language="en")
+    other, _people = launched(language="en", name="Other")
+    foreign = other.contents.get(language="en", is_current=True)
+    data = confirmed_post(campaign, "en", content=str(foreign.pk))
+    response = client.post(link(recipient), data)
+    assert response.status_code == 400
+    assert "out of date" in _text(response)
+    recipient.refresh_from_db()
+    assert recipient.acknowledged_at is None
