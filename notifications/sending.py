@@ -1060,36 +1060,68 @@ def _record_batch(
         )
         sent[key].append(row.pk)
         message_ids[row.pk] = (status and status.message_id) or ""
-    # Two statements per call instead of bulk_update's CASE per field and row
-    # (which costs more than the API call): the common fields per content
-    # version, then the ESP ids in one CASE.
+    # One UPDATE per content version (usually one or two per call), each row
+    # written once with its ESP id from a CASE: bulk_update's CASE per field
+    # and row cost more than the API call, and a second statement for the ids
+    # wrote every row twice.
     with transaction.atomic():
         for (content_id, sha256, language), ids in sent.items():
-            Delivery.objects.filter(id__in=ids, status=DeliveryStatus.SENDING).update(
-                status=status_after_send(),
-                sent_at=now,
-                status_at=now,
-                language=language,
+            _mark_batch_sent(
+                {pk: message_ids[pk] for pk in ids},
                 content_id=content_id,
-                content_sha256=sha256,
-                last_error="",
-                claimed_at=None,
-                next_attempt_at=None,
+                sha256=sha256,
+                language=language,
+                now=now,
             )
-        _set_message_ids(message_ids)
     report.sent += len(message_ids)
 
 
-def _set_message_ids(message_ids: dict[int, str]) -> None:
-    if not message_ids:
-        return
-    table = connection.ops.quote_name(Delivery._meta.db_table)
+def _mark_batch_sent(
+    message_ids: dict[int, str],
+    *,
+    content_id: int | None,
+    sha256: str,
+    language: str,
+    now: datetime,
+) -> None:
+    meta, quote = Delivery._meta, connection.ops.quote_name
+    table, pk = quote(meta.db_table), quote("id")
+    column = {
+        name: quote(meta.get_field(name).column)
+        for name in (
+            "status",
+            "sent_at",
+            "status_at",
+            "language",
+            "content",
+            "content_sha256",
+            "last_error",
+            "claimed_at",
+            "next_attempt_at",
+            "esp_message_id",
+        )
+    }
     whens = " ".join(["WHEN %s THEN %s"] * len(message_ids))
     marks = ", ".join(["%s"] * len(message_ids))
-    params: list[object] = [v for pair in message_ids.items() for v in pair]
+    at = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET esp_message_id = CASE id {whens} END "  # noqa: S608 (placeholders only)
-            f"WHERE id IN ({marks})",
-            [*params, *message_ids],
+            f"UPDATE {table} SET {column['status']} = %s, {column['sent_at']} = %s, "  # noqa: S608 (names from the model, placeholders only)
+            f"{column['status_at']} = %s, {column['language']} = %s, "
+            f"{column['content']} = %s, {column['content_sha256']} = %s, "
+            f"{column['last_error']} = '', {column['claimed_at']} = NULL, "
+            f"{column['next_attempt_at']} = NULL, "
+            f"{column['esp_message_id']} = CASE {pk} {whens} END "
+            f"WHERE {pk} IN ({marks}) AND {column['status']} = %s",
+            [
+                status_after_send(),
+                at,
+                at,
+                language,
+                content_id,
+                sha256,
+                *(v for pair in message_ids.items() for v in pair),
+                *message_ids,
+                DeliveryStatus.SENDING,
+            ],
         )
