@@ -268,25 +268,57 @@ class Page:
     deadline_passed: bool
 
 
+# The placeholders that are the same for every recipient of a campaign on a
+# given day, per language (formatting the deadline is the costly part).
+_SHARED_VALUES: dict[tuple, dict[str, str]] = {}
+
+
+def _shared_values(
+    campaign: Campaign, language: str, days: int, now: datetime
+) -> dict[str, str]:
+    key = (
+        campaign.pk,
+        campaign.deadline,
+        campaign.time_zone,
+        campaign.reference,
+        campaign.dpo_contact,
+        language,
+        days,
+    )
+    values = _SHARED_VALUES.get(key)
+    if values is None:
+        values = content_mod.placeholder_values(
+            campaign=campaign,
+            language=language,
+            first_name="",
+            last_name="",
+            token="",
+            now=now,
+        )
+        if len(_SHARED_VALUES) > 256:
+            _SHARED_VALUES.clear()
+        _SHARED_VALUES[key] = values
+    return values
+
+
 def page_build(
     *, recipient: Recipient, content: CampaignContent, token: str, now: datetime
 ) -> Page:
     campaign = recipient.campaign
-    values = content_mod.placeholder_values(
-        campaign=campaign,
-        language=content.language,
-        first_name=recipient.first_name,
-        last_name=recipient.last_name,
-        token=token,
-        now=now,
-    )
     tz = ZoneInfo(campaign.time_zone)
+    days = content_mod.days_left(campaign.deadline, tz=tz, now=now)
+    values = {
+        **_shared_values(campaign, content.language, days, now),
+        "first_name": recipient.first_name,
+        "last_name": recipient.last_name,
+        "ack_url": content_mod.ack_url(token),
+    }
     return Page(
         content=content,
         title=content_mod.substitute(content.subject, values),
         body=_page_html(content.page_text, values),
         deadline=values["deadline"],
-        days_left=content_mod.days_left(campaign.deadline, tz=tz, now=now),
+        days_left=days,
         deadline_passed=now >= campaign.deadline,
     )
 
