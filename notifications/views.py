@@ -7,6 +7,7 @@ box, answer when asked) records anything.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from datetime import datetime
@@ -19,6 +20,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -144,8 +146,10 @@ def _ack_page(
     frame = _FRAMES.get(key)
     if frame is None:
         form = _fresh_form(campaign, choices, content, recipient)
+        # Nothing personal may reach the shared frame but through a marker.
+        impersonal = dataclasses.replace(page, title="", body=mark_safe(""))
         context = _page_context(
-            recipient, page, form, result, language, languages, choices
+            recipient, impersonal, form, result, language, languages, choices
         )
         frame = _Frame.build("ack/page.html", context, list(personal))
         if len(_FRAMES) > 512:
