@@ -31,7 +31,11 @@ from notifications.models import Campaign, CampaignContent, Recipient
 from notifications.selectors import campaign_by_reference
 
 
-def _private(response: HttpResponse) -> HttpResponse:
+def _private(response: HttpResponse, language: str = "") -> HttpResponse:
+    if language:
+        # The page's own language (the locale middleware would otherwise
+        # announce the browser's, whatever ?lang= chose).
+        response["Content-Language"] = language
     # The address is a credential: no Referer to other sites, no indexing.
     # (Not "no-referrer": browsers then send "Origin: null" with the form
     # and the CSRF check refuses every acknowledgement.)
@@ -68,13 +72,15 @@ def ack(request: HttpRequest, token: str) -> HttpResponse:
         language = acknowledging.page_language(requested, recipient, everyone)
         context = {"state": state, "campaign": campaign}
         with translation.override(language):
-            return _private(render(request, "ack/closed.html", context, status=410))
+            page = render(request, "ack/closed.html", context, status=410)
+            return _private(page, language)
     contents = acknowledging.current_contents(campaign)
     languages = acknowledging.page_languages(contents)
     language = acknowledging.page_language(requested, recipient, languages)
     tz = ZoneInfo(campaign.time_zone)
     with translation.override(language), timezone.override(tz):
-        return _private(_ack_page(request, recipient, token, language, contents, now))
+        page = _ack_page(request, recipient, token, language, contents, now)
+        return _private(page, language)
 
 
 def _ack_page(

@@ -60,8 +60,9 @@ def test_it_switches_language_with_a_plain_link(client):
     _campaign, [recipient] = launched(language="fr")
     page = _text(client.get(link(recipient)))
     assert 'href="?lang=en"' in page  # works without JavaScript
-    response = client.get(link(recipient) + "?lang=en")
+    response = client.get(link(recipient) + "?lang=en", HTTP_ACCEPT_LANGUAGE="fr")
     assert '<html lang="en">' in _text(response)
+    assert response["Content-Language"] == "en"
     assert "LinkedIn trains its generative AI models" in _text(response)
     assert "LinkedIn entraîne" not in _text(response)
 
