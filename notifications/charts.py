@@ -66,10 +66,11 @@ def ack_chart(
     def y(value: int) -> float:
         return TOP + plot_h * (1 - value / top)
 
+    title = escape(_("Acknowledgements per day, cumulative"))
     parts = [
         f'<svg class="ack-chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'aria-labelledby="ack-chart-title" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="ack-chart-title">{escape(_("Acknowledgements per day, cumulative"))}</title>',
+        f'<title id="ack-chart-title">{title}</title>',
         f'<rect class="plot" x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}"/>',
     ]
     for fraction in (0, 0.25, 0.5, 0.75, 1):

@@ -605,6 +605,7 @@ def campaign_send_test(
     """Send one message of ``step``, as ``employee`` would get it, to ``to``."""
     message = message_for_employee(step=step, employee=employee, now=now)
     email = content_mod.email_build(message, campaign=step.campaign, to=to)
-    email.subject = f"[{_('TEST')}] {email.subject}"
+    prefix = _("TEST")
+    email.subject = f"[{prefix}] {email.subject}"
     email.connection = get_connection()
     email.send()
