@@ -88,6 +88,11 @@ def main() -> None:
 
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.sending_settings"
+    # Workers as in production: DEBUG off (no query log kept per connection).
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex * 2)
+    os.environ.setdefault("ALLOWED_HOSTS", "localhost")
+    os.environ.setdefault("SITE_URL", "https://notify.example.com")
     os.environ["SEND_CHUNK_SIZE"] = str(args.chunk)
     os.environ["EMAIL_BATCH_SIZE"] = str(args.batch)
     _fresh_database(args.database_url)

@@ -362,11 +362,15 @@ class Delivery(models.Model):
     (manager digests) is set; see the module docstring.
     """
 
+    # No index of their own on these three foreign keys: (step, status) and
+    # the two unique constraints start with them and serve the same lookups,
+    # and every status change of a message rewrites each index of the row.
     step = models.ForeignKey(
         Step,
         verbose_name=_("step"),
         on_delete=models.CASCADE,
         related_name="deliveries",
+        db_index=False,
     )
     recipient = models.ForeignKey(
         Recipient,
@@ -375,6 +379,7 @@ class Delivery(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="deliveries",
+        db_index=False,
     )
     manager = models.ForeignKey(
         "employees.Employee",
@@ -383,6 +388,7 @@ class Delivery(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="digest_deliveries",
+        db_index=False,
     )
     # Snapshot of where and in which language it went.
     to_email = models.EmailField(_("to"), max_length=254, blank=True, default="")
