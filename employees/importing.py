@@ -419,8 +419,11 @@ def read_table(binary: IO[bytes]) -> tuple[Iterator[tuple[int, list[str]]], int]
 class _Validator:
     """Turns raw cells into Rows, collecting errors and warnings."""
 
-    def __init__(self, header_line: int, headers: list[str], plan: Plan) -> None:
+    def __init__(
+        self, header_line: int, headers: list[str], plan: Plan, *, sync: bool = False
+    ) -> None:
         self.plan = plan
+        self.sync = sync
         self.default_language = settings.LANGUAGE_CODE
         self.languages = dict(settings.LANGUAGES)
         self.language_cache: dict[str, tuple[str, str | None]] = {}
@@ -462,6 +465,7 @@ class _Validator:
                 line=line,
             )
         self.plan.columns = [name for name in FIELD_LABELS if name in self.index]
+        self.columns = [(n, p, MAX_LENGTHS[n]) for n, p in self.index.items()]
 
     def warn(self, line: int, column: str, message: str) -> None:
         self.plan.warnings.append(Issue(line, column, message))
@@ -499,23 +503,28 @@ class _Validator:
 
     def row(self, line: int, cells: list[str]) -> Row | None:
         width = len(cells)
-        values = {
-            name: cells[pos].strip() if pos < width else ""
-            for name, pos in self.index.items()
-        }
-        mentioned = self.plan.mentioned
-        mentioned.add(values["email"].lower())
-        if values.get("hr_id"):
-            mentioned.add(values["hr_id"].lower())
-        for name, value in values.items():
-            if len(value) > MAX_LENGTHS[name]:
-                self.error(
-                    line,
-                    name,
-                    _("Too long (%(length)s characters, at most %(max)s).")
-                    % {"length": len(value), "max": MAX_LENGTHS[name]},
-                )
-                return None
+        values: dict[str, str] = {}
+        too_long = None
+        for name, position, limit in self.columns:
+            value = cells[position].strip() if position < width else ""
+            if len(value) > limit:
+                too_long = too_long or (name, value)
+            values[name] = value
+        if self.sync:
+            # Whoever the file names, valid row or not, is not "absent".
+            mentioned = self.plan.mentioned
+            mentioned.add(values["email"].lower())
+            if values.get("hr_id"):
+                mentioned.add(values["hr_id"].lower())
+        if too_long:
+            name, value = too_long
+            self.error(
+                line,
+                name,
+                _("Too long (%(length)s characters, at most %(max)s).")
+                % {"length": len(value), "max": MAX_LENGTHS[name]},
+            )
+            return None
         return self._validate(line, values)
 
     def _validate(self, line: int, values: dict[str, str]) -> Row | None:
@@ -737,7 +746,7 @@ def analyse_file(
         header_line, headers = next(rows)
     except StopIteration:
         raise ImportFileError(_("The file has no header row.")) from None
-    validator = _Validator(header_line, headers, plan)
+    validator = _Validator(header_line, headers, plan, sync=sync)
     plan.existing = _load_existing()
     planner = _Planner(plan, sync=sync)
     for count, (line, cells) in enumerate(rows, start=1):
@@ -780,21 +789,27 @@ def _sql_names() -> tuple[str, dict[str, str]]:
     return ops.quote_name(Employee._meta.db_table), columns
 
 
-def _values(row: Row, current: tuple | None, language: str = "") -> list[Any]:
-    if current is None:
-        base = {
-            "hr_id": "",
-            "first_name": "",
-            "last_name": "",
-            "department": "",
-            "country": "",
-        }
-        base["language"] = language
-    else:
-        base = {name: current[_POS[name]] for name in _COMPARED}
+def _values(row: Row, current: tuple) -> list[Any]:
+    """The written fields of an updated employee: the file's over the current."""
+    base = {name: current[_POS[name]] for name in _COMPARED}
     base.update(row.values)
     base["email"] = row.email
     return [base[name] for name in _WRITTEN]
+
+
+def _new_values(row: Row, language: str) -> list[Any]:
+    """_values() for a new employee, without the dict (the hot path of a first
+    import): the fields in _WRITTEN order, defaults for absent columns."""
+    get = row.values.get
+    return [
+        row.email,
+        get("hr_id", ""),
+        get("first_name", ""),
+        get("last_name", ""),
+        get("department", ""),
+        get("country", ""),
+        get("language", language),
+    ]
 
 
 def _levels(rows: list[Row], existing_keys: set[str]) -> list[list[Row]]:
@@ -823,12 +838,14 @@ def _levels(rows: list[Row], existing_keys: set[str]) -> list[list[Row]]:
 
 
 def _insert(
-    rows: list[Row], existing: dict[int, tuple], now: Any
+    rows: list[Row], existing: dict[int, tuple], now: Any, *, need_ids: bool
 ) -> tuple[dict[str, int], list[Row]]:
     """INSERT new employees with their managers.
 
-    Returns the id of every employee by lower-cased email, and the rows whose
-    manager could not be set yet (a reporting cycle inside the file)."""
+    Returns the id of every employee by lower-cased email (the new ones only
+    when ``need_ids`` or a reporting cycle needs them after the last group),
+    and the rows whose manager could not be set yet (a cycle inside the file).
+    """
     table, col = _sql_names()
     names = [
         *_WRITTEN,
@@ -845,7 +862,8 @@ def _insert(
     unlinked: list[Row] = []
     language = settings.LANGUAGE_CODE  # a lazy setting: read once, not per row
     with connection.cursor() as cursor:
-        for level in _levels(rows, set(ids)):
+        levels = _levels(rows, set(ids))
+        for number, level in enumerate(levels, start=1):
             top = max(ids.values(), default=0)
             params = []
             for row in level:
@@ -853,10 +871,12 @@ def _insert(
                 if row.manager_key and manager_id is None:
                     unlinked.append(row)
                 params.append(
-                    [*_values(row, None, language), manager_id, True, "ok", now, now]
+                    [*_new_values(row, language), manager_id, True, "ok", now, now]
                 )
             for start in range(0, len(params), WRITE_BATCH):
                 cursor.executemany(sql, params[start : start + WRITE_BATCH])
+            if number == len(levels) and not (need_ids or unlinked):
+                break
             new = Employee.objects.filter(pk__gt=top).values_list("id", "email")
             ids.update(
                 (email.lower(), pk) for pk, email in new.iterator(chunk_size=10000)
@@ -921,7 +941,9 @@ def apply_plan(plan: Plan) -> None:
     now = timezone.now()
     db_now = connection.ops.adapt_datetimefield_value(now)
     with transaction.atomic():
-        ids, unlinked = _insert(plan.creates, plan.existing, db_now)
+        ids, unlinked = _insert(
+            plan.creates, plan.existing, db_now, need_ids=bool(plan.updates)
+        )
         _update(plan.updates, plan.existing, ids, db_now)
         if unlinked:
             _link_cycles(unlinked, ids, db_now)
