@@ -20,3 +20,26 @@ def _english_by_default(settings):
     settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
+
+
+@pytest.fixture
+def roles(db) -> None:
+    """The DPO / HR / Viewer groups, as the migrations create them.
+
+    A transactional test empties every table when it ends, groups included;
+    a later test that needs the roles gets them back from the migrations'
+    own functions, run against the migrated state."""
+    import importlib
+
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    if Group.objects.filter(name="DPO").exists():
+        return
+    state = MigrationExecutor(connection).loader.project_state().apps
+    importlib.import_module("audit.migrations.0002_roles").create_roles(state, None)
+    grant = importlib.import_module(
+        "audit.migrations.0004_correct_acknowledgement_permission"
+    )
+    grant.grant(state, None)

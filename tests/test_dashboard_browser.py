@@ -64,7 +64,9 @@ def _figure(page, name: str) -> str:
 @pytest.mark.redis
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_it_shows_the_campaign_progress_to_the_dpo(live_server, monkeypatch, tmp_path):
+def test_it_shows_the_campaign_progress_to_the_dpo(
+    live_server, monkeypatch, tmp_path, roles
+):
     from playwright.sync_api import expect, sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
