@@ -42,7 +42,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.http import content_disposition_header, urlencode
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
@@ -106,9 +106,12 @@ def _actions(
                     Action(
                         "approve",
                         _("Approve the launch"),
-                        _(
+                        ngettext(
                             "%(who)s asked to launch this campaign. Approve and "
-                            "launch it now for %(n)s employees?"
+                            "launch it now for %(n)s employee?",
+                            "%(who)s asked to launch this campaign. Approve and "
+                            "launch it now for %(n)s employees?",
+                            figures.audience,
                         )
                         % {"who": pending.username, "n": figures.audience},
                     )
@@ -118,9 +121,12 @@ def _actions(
                 Action(
                     "launch",
                     _("Ask for launch approval"),
-                    _(
+                    ngettext(
                         "A second DPO must approve the launch. Ask for it now? "
-                        "%(n)s employees will receive the messages once approved."
+                        "%(n)s employee will receive the messages once approved.",
+                        "A second DPO must approve the launch. Ask for it now? "
+                        "%(n)s employees will receive the messages once approved.",
+                        figures.audience,
                     )
                     % {"n": figures.audience},
                 )
@@ -130,9 +136,12 @@ def _actions(
                 Action(
                     "launch",
                     _("Launch"),
-                    _(
+                    ngettext(
+                        "Launch the campaign? %(n)s employee will receive the "
+                        "first message at its planned time.",
                         "Launch the campaign? %(n)s employees will receive the "
-                        "first message at its planned time."
+                        "first message at its planned time.",
+                        figures.audience,
                     )
                     % {"n": figures.audience},
                 )
@@ -150,10 +159,14 @@ def _actions(
                 Action(
                     "remind",
                     _("Send the next reminder now"),
-                    _(
+                    ngettext(
+                        "Send a reminder now to the %(n)s person who has not "
+                        "acknowledged yet? It goes out within a minute, inside "
+                        "the send window.",
                         "Send a reminder now to the %(n)s people who have not "
                         "acknowledged yet? It goes out within a minute, inside "
-                        "the send window."
+                        "the send window.",
+                        figures.outstanding,
                     )
                     % {"n": figures.outstanding},
                 )
@@ -172,7 +185,12 @@ def _actions(
             Action(
                 "retry",
                 _("Retry the failed"),
-                _("Try again to send the %(n)s messages that failed?") % {"n": failed},
+                ngettext(
+                    "Try again to send the %(n)s message that failed?",
+                    "Try again to send the %(n)s messages that failed?",
+                    failed,
+                )
+                % {"n": failed},
             )
         )
     if status not in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
@@ -197,18 +215,28 @@ def _perform(request: HttpRequest, campaign: Campaign, name: str) -> str:
         outcome, enrolled = steering.launch(campaign=campaign, user=user)
         if outcome == steering.REQUESTED:
             return _("Launch requested: a second DPO must approve it.")
-        return _("Campaign launched for %(n)s employees.") % {"n": enrolled}
+        return ngettext(
+            "Campaign launched for %(n)s employee.",
+            "Campaign launched for %(n)s employees.",
+            enrolled,
+        ) % {"n": enrolled}
     if name == "approve":
         enrolled = steering.launch_approve(campaign=campaign, user=user)
-        return _("Launch approved: campaign launched for %(n)s employees.") % {
-            "n": enrolled
-        }
+        return ngettext(
+            "Launch approved: campaign launched for %(n)s employee.",
+            "Launch approved: campaign launched for %(n)s employees.",
+            enrolled,
+        ) % {"n": enrolled}
     if name == "remind":
         steering.reminder_now(campaign=campaign, user=user)
         return _("Reminder planned now for those who have not acknowledged.")
     if name == "retry":
         count = steering.failed_retry(campaign=campaign, user=user)
-        return _("%(n)s failed messages put back in the queue.") % {"n": count}
+        return ngettext(
+            "%(n)s failed message put back in the queue.",
+            "%(n)s failed messages put back in the queue.",
+            count,
+        ) % {"n": count}
     service: Callable[..., bool] = {
         "pause": services.campaign_pause,
         "resume": services.campaign_resume,
