@@ -153,10 +153,7 @@ def steps_default(*, campaign: Campaign) -> list[Step]:
     return Step.objects.bulk_create(steps)
 
 
-def steps_plan(*, campaign: Campaign, now: datetime | None = None) -> list[Step]:
-    """Recompute every pending step's due time and status (launch, edits)."""
-    now = _now(now)
-    steps = list(campaign.steps.filter(status=StepStatus.PENDING))
+def _steps_save_plans(campaign: Campaign, steps: list[Step], now: datetime) -> None:
     for step in steps:
         plan = _step_plan(campaign, step, now)
         step.due_at, step.status, step.status_reason = (
@@ -165,6 +162,13 @@ def steps_plan(*, campaign: Campaign, now: datetime | None = None) -> list[Step]
             plan.reason,
         )
     Step.objects.bulk_update(steps, ["due_at", "status", "status_reason"])
+
+
+def steps_plan(*, campaign: Campaign, now: datetime | None = None) -> list[Step]:
+    """Recompute every pending step's due time and status (launch, edits)."""
+    now = _now(now)
+    steps = list(campaign.steps.filter(status=StepStatus.PENDING))
+    _steps_save_plans(campaign, steps, now)
     return steps
 
 
@@ -192,14 +196,7 @@ def steps_replan(*, campaign: Campaign, now: datetime | None = None) -> None:
             Q(due_at__isnull=True) | Q(due_at__gt=now)
         )
     )
-    for step in steps:
-        plan = _step_plan(campaign, step, now)
-        step.due_at, step.status, step.status_reason = (
-            plan.due_at,
-            plan.status,
-            plan.reason,
-        )
-    Step.objects.bulk_update(steps, ["due_at", "status", "status_reason"])
+    _steps_save_plans(campaign, steps, now)
 
 
 # --- Content ---------------------------------------------------------------
