@@ -30,6 +30,7 @@ from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from employees.models import Employee
 from notifications.tracking import address_fixed
@@ -92,15 +93,16 @@ LANGUAGE_NAMES: dict[str, str] = {
     "français": "fr",
 }
 
+# Marked for makemessages here, translated where a message shows them.
 FIELD_LABELS = {
-    "email": "email",
-    "first_name": "first name",
-    "last_name": "last name",
-    "department": "department",
-    "country": "country",
-    "language": "language",
-    "manager": "manager",
-    "hr_id": "HR id",
+    "email": gettext_noop("email"),
+    "first_name": gettext_noop("first name"),
+    "last_name": gettext_noop("last name"),
+    "department": gettext_noop("department"),
+    "country": gettext_noop("country"),
+    "language": gettext_noop("language"),
+    "manager": gettext_noop("manager"),
+    "hr_id": gettext_noop("HR id"),
 }
 
 # Longest value per field, from the model (a longer value is a row error,
@@ -206,7 +208,6 @@ class Plan:
     deactivate_ids: list[int] = field(default_factory=list)
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
-    error_rows: set[int] = field(default_factory=set)
     # Every email (lower) and HR id written in the file, valid row or not: an
     # employee whose row has an error is not "absent" for --sync.
     mentioned: set[str] = field(default_factory=set)
@@ -472,7 +473,6 @@ class _Validator:
 
     def error(self, line: int, name: str, message: str) -> None:
         self.plan.errors.append(Issue(line, self.labels.get(name, name), message))
-        self.plan.error_rows.add(line)
 
     def _language(self, line: int, raw: str) -> str:
         cached = self.language_cache.get(raw)
