@@ -25,7 +25,7 @@ from notifications.models import Campaign, CampaignStatus
 from tests.factories import PASSWORD, UserFactory
 from tests.fake_esp import SmtpSink
 from tests.services import CHROMIUM
-from tests.test_sending_integration import beat_until, worker
+from tests.workers import beat_until, sending_worker
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CHROMIUM_ARGS = [
@@ -130,7 +130,7 @@ def test_it_shows_the_campaign_progress_to_the_dpo(
 
         # A real Celery worker process sends the first message to the SMTP
         # server; the test plays beat, sending the dispatcher's tick by name.
-        with worker({**sink.env(), "SITE_URL": live_server.url}) as w:
+        with sending_worker({**sink.env(), "SITE_URL": live_server.url}) as w:
             assert beat_until(w, lambda: len(sink.received) >= 4, timeout=90)
         assert sorted(r.to for r in sink.received) == sorted(
             line.split(",")[0] for line in STAFF.splitlines()[1:]

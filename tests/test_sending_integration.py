@@ -11,12 +11,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from employees.models import Employee
@@ -24,49 +22,9 @@ from notifications import services
 from notifications.models import Delivery, DeliveryStatus, Recipient, Step, StepKind
 from tests.campaign_factories import campaign_make
 from tests.fake_esp import FakePostmark, SmtpSink
-from tests.services import REDIS_URL, require
-from tests.workers import Worker, celery_worker, client_app, worker_database_env
+from tests.workers import beat_until, sending_worker
 
 pytestmark = [pytest.mark.worker, pytest.mark.redis]
-
-FAST = {
-    "DJANGO_SETTINGS_MODULE": "tests.sending_settings",
-    "SEND_RETRY_BASE": "1",
-    "SEND_RETRY_MAX": "4",
-    "SEND_MAX_ATTEMPTS": "30",
-    "SEND_ENQUEUE_LEASE": "3",
-    "SEND_CLAIM_TIMEOUT": "3",
-    "SEND_CHUNK_SIZE": "20",
-}
-
-
-def _database_env() -> dict[str, str]:
-    if connection.vendor == "sqlite" and "memory" in str(
-        connection.settings_dict["NAME"]
-    ):
-        require(
-            False, "worker tests need TEST_SQLITE_NAME=/path/test.sqlite3 on SQLite"
-        )
-    return worker_database_env()
-
-
-@contextmanager
-def worker(env: dict[str, str], **options: object) -> Iterator[Worker]:
-    queue = f"test-{uuid.uuid4().hex[:10]}"
-    full = {**FAST, **_database_env(), **env, "CELERY_TASK_DEFAULT_QUEUE": queue}
-    with celery_worker(broker_url=REDIS_URL, queue=queue, env=full, **options) as w:
-        yield w
-
-
-def beat_until(w: Worker, done: Callable[[], bool], timeout: float) -> bool:
-    app = client_app(w)
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        app.send_task("notifications.dispatch", queue=w.queue, expires=5)
-        if done():
-            return True
-        time.sleep(0.5)
-    return done()
 
 
 def staff(n: int) -> None:
@@ -112,7 +70,7 @@ def settled(step_kind: str) -> Callable[[], bool]:
 @pytest.mark.usefixtures("transactional_db")
 def test_it_delivers_the_first_step_once_to_500_then_reminds_only_the_unacknowledged():
     campaign = launched(500)
-    with SmtpSink() as sink, worker(sink.env()) as w:
+    with SmtpSink() as sink, sending_worker(sink.env()) as w:
         assert beat_until(w, settled(StepKind.FIRST), timeout=120), w.log[-3000:]
         first = Counter(sink.addresses())
         assert sorted(first) == emails(campaign)
@@ -137,13 +95,13 @@ def test_it_loses_nothing_when_the_worker_is_killed_halfway():
     campaign = launched(500)
     slow = {"EMAIL_RATE_LIMIT": "100"}  # about 5 s for 500: time to kill it
     with SmtpSink() as sink:
-        with worker({**sink.env(), **slow}, pool="prefork", concurrency=2) as w:
+        with sending_worker({**sink.env(), **slow}, pool="prefork", concurrency=2) as w:
             beat_until(w, lambda: sink.count >= 200, timeout=60)
             w.kill()  # SIGKILL to the worker and its pool children
             w.process.wait(timeout=10)
         at_kill = sink.count
         assert at_kill < 500
-        with worker({**sink.env(), **slow}, pool="prefork", concurrency=2) as w:
+        with sending_worker({**sink.env(), **slow}, pool="prefork", concurrency=2) as w:
             assert beat_until(w, settled(StepKind.FIRST), timeout=120), w.log[-3000:]
     received = Counter(sink.addresses())
     assert sorted(received) == emails(campaign)  # everyone got it
@@ -156,7 +114,7 @@ def test_it_loses_nothing_when_the_worker_is_killed_halfway():
 def test_it_delivers_everything_after_the_smtp_server_refused_for_30_seconds():
     campaign = launched(60)
     sink = SmtpSink()  # not listening yet: connections are refused
-    with worker(sink.env()) as w:
+    with sending_worker(sink.env()) as w:
         started = time.monotonic()
         beat_until(w, lambda: time.monotonic() - started > 30, timeout=31)
         assert not sink.count
@@ -176,7 +134,7 @@ def test_it_retries_an_esp_that_answers_429_then_sends_everything_in_batches():
     campaign = launched(120)
     with (
         FakePostmark(fail_first=2) as fake,
-        worker({**fake.env(), "EMAIL_BATCH_SIZE": "50"}) as w,
+        sending_worker({**fake.env(), "EMAIL_BATCH_SIZE": "50"}) as w,
     ):
         assert beat_until(w, settled(StepKind.FIRST), timeout=60), w.log[-3000:]
     received = Counter(fake.addresses())

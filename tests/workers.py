@@ -33,13 +33,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from celery import Celery
+from django.db import connection
+
+from tests.services import REDIS_URL, require
 
 ROOT = Path(__file__).resolve().parent.parent
 CELERY = Path(sys.executable).parent / "celery"
@@ -290,3 +293,47 @@ def celery_worker(
         worker.stop()
         if log_dir is None:
             log_path.unlink(missing_ok=True)
+
+
+# --- A worker for the sending pipeline against the test database ------------
+# Short backoffs and leases so crash and retry tests run in seconds; the test
+# plays Celery beat by sending the dispatcher's tick by name (beat_until).
+
+FAST = {
+    "DJANGO_SETTINGS_MODULE": "tests.sending_settings",
+    "SEND_RETRY_BASE": "1",
+    "SEND_RETRY_MAX": "4",
+    "SEND_MAX_ATTEMPTS": "30",
+    "SEND_ENQUEUE_LEASE": "3",
+    "SEND_CLAIM_TIMEOUT": "3",
+    "SEND_CHUNK_SIZE": "20",
+}
+
+
+def _test_database_env() -> dict[str, str]:
+    if connection.vendor == "sqlite" and "memory" in str(
+        connection.settings_dict["NAME"]
+    ):
+        require(
+            False, "worker tests need TEST_SQLITE_NAME=/path/test.sqlite3 on SQLite"
+        )
+    return worker_database_env()
+
+
+@contextmanager
+def sending_worker(env: dict[str, str], **options: object) -> Iterator[Worker]:
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    full = {**FAST, **_test_database_env(), **env, "CELERY_TASK_DEFAULT_QUEUE": queue}
+    with celery_worker(broker_url=REDIS_URL, queue=queue, env=full, **options) as w:
+        yield w
+
+
+def beat_until(w: Worker, done: Callable[[], bool], timeout: float) -> bool:
+    app = client_app(w)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        app.send_task("notifications.dispatch", queue=w.queue, expires=5)
+        if done():
+            return True
+        time.sleep(0.5)
+    return done()
