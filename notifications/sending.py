@@ -27,6 +27,7 @@ redelivered task changes nothing, because
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import smtplib
@@ -40,12 +41,15 @@ from email.policy import Compat32
 from email.utils import make_msgid
 from functools import cache, lru_cache
 
+import psycopg
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import forbid_multi_line_headers
 from django.core.mail.utils import DNS_NAME
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.html import escape
@@ -53,7 +57,7 @@ from django.utils.translation import gettext as _
 
 from employees.models import EmailStatus, Employee
 from notifications import content as content_mod
-from notifications import ratelimit, scheduling, services
+from notifications import ratelimit, rawmail, scheduling, services
 from notifications.models import (
     Campaign,
     CampaignContent,
@@ -524,6 +528,7 @@ class _Renderer:
     def __init__(self, *, campaign: Campaign, kind: str, now: datetime) -> None:
         self.campaign, self.kind, self.now = campaign, kind, now
         self._prototypes: dict[tuple, content_mod.RenderedMessage] = {}
+        self._raw: dict[tuple, rawmail.Prototype | None] = {}
 
     def _exact(
         self, content: CampaignContent, first: str, last: str, token: str
@@ -541,12 +546,19 @@ class _Renderer:
     def render(
         self, content: CampaignContent, *, first: str, last: str, token: str
     ) -> content_mod.RenderedMessage:
+        return self.render_keyed(content, first=first, last=last, token=token)[0]
+
+    def render_keyed(
+        self, content: CampaignContent, *, first: str, last: str, token: str
+    ) -> tuple[content_mod.RenderedMessage, tuple | None, dict[str, str]]:
+        """The message, the key of the prototype it was filled from (None
+        when rendered exactly), and the values filled in."""
         values = {"first_name": first, "last_name": last, "token": token}
         if any(
             "\r" in v or "\n" in v or any(m in v for m in _MARKS.values())
             for v in values.values()
         ):
-            return self._exact(content, first, last, token)
+            return self._exact(content, first, last, token), None, values
         key = (content.pk, bool(first), bool(last))
         proto = self._prototypes.get(key)
         if proto is None:
@@ -557,7 +569,7 @@ class _Renderer:
                 _MARKS["token"],
             )
             self._prototypes[key] = proto
-        return content_mod.RenderedMessage(
+        message = content_mod.RenderedMessage(
             proto.language,
             " ".join(_fill(proto.subject, values, html=False).split()),
             _fill(proto.body_text, values, html=False),
@@ -565,6 +577,34 @@ class _Renderer:
             content=content,
             sha256=proto.sha256,
         )
+        return message, key, values
+
+    def raw(self, out: _Outgoing) -> tuple[str, bytes, str] | None:
+        """The envelope sender, the message's bytes and its Message-ID, from
+        a byte prototype built once per key (rawmail.py), or None: send it
+        through Django."""
+        if out.prototype is None or out.values is None:
+            return None
+        if out.prototype not in self._raw:
+            proto = self._prototypes[out.prototype]
+            html = proto.body_html
+            for mark in _MARKS.values():
+                html = html.replace(mark, rawmail.html_mark(mark))
+            marked = _Outgoing(
+                out.row,
+                rawmail.TO_MARK,
+                dataclasses.replace(proto, body_html=html),
+            )
+            self._raw[out.prototype] = rawmail.Prototype.build(
+                _email(self.campaign, marked), _MARKS
+            )
+        proto_bytes = self._raw[out.prototype]
+        if proto_bytes is None:
+            return None
+        filled = proto_bytes.fill(out.values, out.to)
+        if filled is None:
+            return None
+        return proto_bytes.envelope_from, *filled
 
 
 def _fill(text: str, values: dict[str, str], *, html: bool) -> str:
@@ -593,6 +633,10 @@ class _Outgoing:
     row: Delivery
     to: str
     message: content_mod.RenderedMessage
+    # Set when the message was filled from a prototype (the SMTP fast path).
+    renderer: _Renderer | None = None
+    prototype: tuple | None = None
+    values: dict[str, str] | None = None
 
 
 def deliveries_claim(ids: Sequence[int], *, now: datetime) -> list[int]:
@@ -693,13 +737,17 @@ def _prepare(
         if content is None:
             skips[_("No content in this language nor the default one.")].append(row)
             continue
-        message = renderer.render(
+        message, prototype, values = renderer.render_keyed(
             content,
             first=recipient.first_name,
             last=recipient.last_name,
             token=token_from_seed(recipient.token_seed),
         )
-        outgoing.append(_Outgoing(row, recipient.employee.email, message))
+        outgoing.append(
+            _Outgoing(
+                row, recipient.employee.email, message, renderer, prototype, values
+            )
+        )
     return outgoing
 
 
@@ -815,7 +863,7 @@ def _record_sent(out: _Outgoing, message_id: str) -> None:
     # updated_at untouched.
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     content = out.message.content
-    with connection.cursor() as cursor:
+    with _prepared_cursor() as cursor:
         cursor.execute(
             _sent_sql(),
             [
@@ -831,6 +879,30 @@ def _record_sent(out: _Outgoing, message_id: str) -> None:
                 DeliveryStatus.SENDING,
             ],
         )
+
+
+def _prepared_cursor() -> CursorWrapper:
+    """A cursor whose statements PostgreSQL parses and plans once per
+    connection (a prepared statement), for the statement run per message.
+
+    Django's psycopg connections bind parameters on the client and never
+    prepare (prepare_threshold=None): right for the varied ORM queries, but
+    here the same UPDATE runs for every message a worker sends. The cursor
+    goes through Django's wrapper, so it is counted and logged like any
+    other. Other databases get an ordinary cursor.
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = _ServerBindingPrepared(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)
+
+
+class _ServerBindingPrepared(psycopg.Cursor):
+    def execute(self, query, params=None, *, prepare=True, binary=None):  # type: ignore[override]
+        return super().execute(query, params, prepare=prepare, binary=binary)
 
 
 @cache
@@ -945,6 +1017,7 @@ def _send_each(
 ) -> None:
     """One message at a time on one reused connection (SMTP, or any backend)."""
     connection = get_connection()
+    smtp = type(connection) is SmtpBackend
     try:
         connection.open()
     except Exception as exc:
@@ -963,19 +1036,27 @@ def _send_each(
                 report.skipped += len(rest)
                 return
             ratelimit.acquire(1)
-            email = _email(campaign, out)
+            raw = out.renderer.raw(out) if smtp and out.renderer else None
             try:
-                connection.send_messages([email])
+                if raw is not None:
+                    # Django's SMTP backend would make the same sendmail()
+                    # call with these bytes (rawmail.py); only building them
+                    # is skipped.
+                    envelope_from, data, message_id = raw
+                    connection.connection.sendmail(envelope_from, [out.to], data)
+                else:
+                    email = _email(campaign, out)
+                    connection.send_messages([email])
+                    status = getattr(email, "anymail_status", None)
+                    message_id = (status and status.message_id) or (
+                        email.extra_headers["Message-ID"]
+                    )
             except Exception as exc:
                 if error_breaks_connection(exc):
                     _retry_or_fail([o.row for o in outgoing[index:]], exc, report)
                     return
                 _on_error([out.row], exc, report)
                 continue
-            message_id = getattr(email, "anymail_status", None)
-            message_id = (message_id and message_id.message_id) or email.extra_headers[
-                "Message-ID"
-            ]
             _record_sent(out, str(message_id))
             report.sent += 1
     finally:
