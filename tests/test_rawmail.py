@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import smtplib
 import string
 from datetime import timedelta
 from email import message_from_bytes
@@ -87,11 +88,13 @@ def test_a_filled_message_is_byte_for_byte_djangos(first, last, to, language):
     message, raw = _fast(campaign, content, first=first, last=last, to=to)
     event("filled" if raw is not None else "through Django")
     if raw is not None:
-        envelope_from, data, message_id = raw
+        sender, data, message_id = raw
         assert _normalised(data) == _normalised(_djangos(campaign, message, to))
         # The envelope Django's SMTP backend would have used.
-        assert envelope_from == sanitize_address(
-            campaign.from_email or settings.DEFAULT_FROM_EMAIL, "utf-8"
+        assert sender == smtplib.quoteaddr(
+            sanitize_address(
+                campaign.from_email or settings.DEFAULT_FROM_EMAIL, "utf-8"
+            )
         )
         assert sanitize_address(to, "utf-8") == to
         assert message_from_bytes(data)["Message-ID"] == message_id
@@ -157,3 +160,18 @@ def test_over_smtp_each_person_receives_their_own_name_and_link(settings):
         assert f"Bonjour {recipient.first_name}" in text
         assert f"/a/{token_from_seed(recipient.token_seed)}/" in text
     assert {d.status for d in sending.Delivery.objects.all()} == {DeliveryStatus.SENT}
+
+
+def test_sendmail_refusals_raise_what_smtplib_raises_and_keep_the_connection():
+    with SmtpSink(reject={"gone@example.com"}, defer={"later@example.com"}) as sink:
+        smtp = smtplib.SMTP("127.0.0.1", sink.port)
+        data = b"Subject: hi\r\n\r\nHello.\r\n"
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            rawmail.sendmail(smtp, "<dpo@example.com>", "gone@example.com", data)
+        assert refused.value.recipients["gone@example.com"][0] == 550
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as deferred:
+            rawmail.sendmail(smtp, "<dpo@example.com>", "later@example.com", data)
+        assert deferred.value.recipients["later@example.com"][0] == 451
+        rawmail.sendmail(smtp, "<dpo@example.com>", "anne@example.com", data)
+        smtp.quit()
+    assert sink.addresses() == ["anne@example.com"]

@@ -6,6 +6,7 @@ Django's locmem outbox; the ESP is a fake Postmark API on loopback.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import smtplib
@@ -24,7 +25,7 @@ from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from employees.models import EmailStatus
+from employees.models import EmailStatus, Employee
 from notifications import content as content_mod
 from notifications import sending, services
 from notifications.models import (
@@ -269,6 +270,48 @@ def test_it_sends_each_manager_one_digest_of_their_unacknowledged_reports():
     digest = digests[-1].body
     assert team[2].email in digest
     assert team[0].email not in digest and team[1].email not in digest
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("backend", ["locmem", "smtp"])
+def test_it_sends_a_chunk_with_one_statement_per_message_and_a_few_per_chunk(
+    settings, backend
+):
+    """A field the sender reads but does not load would cost a query per
+    message (a lazy load); recording each message is the only one allowed."""
+
+    def send_queries(n, kind):
+        Delivery.objects.all().delete()
+        Recipient.objects.all().delete()
+        Employee.objects.all().delete()
+        boss = EmployeeFactory()
+        EmployeeFactory.create_batch(n, manager=boss)
+        campaign = launched(0)
+        services.campaign_enrol_new(campaign)
+        if kind != StepKind.FIRST:
+            send_all(tick()[1])
+            make_due(step_of(campaign, kind))
+        _, chunks = tick()
+        with CaptureQueriesContext(connection) as ctx:
+            send_all(chunks)
+        sent = Delivery.objects.filter(step__kind=kind, sent_at__isnull=False)
+        assert sent.count() == (n + 1 if kind == StepKind.FIRST else 1)
+        return len(ctx), sent.count()
+
+    if backend == "smtp":
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    sink = SmtpSink() if backend == "smtp" else None
+    with sink or contextlib.nullcontext():
+        if sink:
+            settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        few, few_sent = send_queries(4, StepKind.FIRST)
+        many, many_sent = send_queries(24, StepKind.FIRST)
+        assert many - few == many_sent - few_sent
+        # A digest: one message for the manager, whatever the team's size.
+        assert (
+            send_queries(24, StepKind.MANAGER_DIGEST)[0]
+            == send_queries(4, StepKind.MANAGER_DIGEST)[0]
+        )
 
 
 # --- Claims --------------------------------------------------------------------------
