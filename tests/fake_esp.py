@@ -115,6 +115,7 @@ class FakePostmark:
     reject: set[str] = field(default_factory=set)
     keep_messages: bool = True
     messages: list[dict] = field(default_factory=list)
+    message_ids: dict[str, str] = field(default_factory=dict)  # by address
     count: int = 0
     calls: int = 0
     failures: int = 0
@@ -166,13 +167,15 @@ class FakePostmark:
         to = message.get("To", "")
         if to.lower() in self.reject:
             return {"ErrorCode": 300, "Message": f"Invalid 'To' address: '{to}'."}
+        message_id = str(uuid.uuid4())
         if self.keep_messages:
             self.messages.append(message)
+            self.message_ids[to.lower()] = message_id
         self.count += 1
         return {
             "ErrorCode": 0,
             "Message": "OK",
-            "MessageID": str(uuid.uuid4()),
+            "MessageID": message_id,
             "To": to,
             "SubmittedAt": "2025-10-01T10:00:00Z",
         }
