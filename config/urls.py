@@ -5,8 +5,10 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
+    # The public pages first: the most requested paths, matched without
+    # trying the admin's patterns.
+    path("", include("notifications.urls")),
     path("admin/", admin.site.urls),
     path("anymail/", include("anymail.urls")),
-    path("", include("notifications.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

@@ -15,23 +15,30 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 from django.utils.html import conditional_escape
+from django.utils.http import http_date
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from notifications import acknowledging, throttle
+from notifications import acknowledging, csrftoken, throttle
 from notifications.acknowledging import LinkState, Outcome
 from notifications.forms import AckForm, VerifyForm
 from notifications.models import Campaign, CampaignContent, Recipient
 from notifications.selectors import campaign_by_reference
 
+# What django.views.decorators.cache.never_cache sets, written once instead
+# of parsed and patched for each response of the link page.
+_NEVER_CACHE = "max-age=0, no-cache, no-store, must-revalidate, private"
+
 
 def _private(response: HttpResponse, language: str = "") -> HttpResponse:
+    # Never stored by the browser or a proxy: the page is personal.
+    response["Cache-Control"] = _NEVER_CACHE
+    response["Expires"] = http_date()
     if language:
         # The page's own language (the locale middleware would otherwise
         # announce the browser's, whatever ?lang= chose).
@@ -55,7 +62,6 @@ def _not_found(request: HttpRequest) -> HttpResponse:
     return _private(render(request, "ack/not_found.html", status=404))
 
 
-@never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def ack(request: HttpRequest, token: str) -> HttpResponse:
     if throttle.throttled(request):
@@ -126,7 +132,7 @@ def _ack_page(
         if acknowledged_at
         else "",
         "action": request.get_full_path(),
-        "csrf_token": get_token(request),
+        "csrf_token": csrftoken.get_token(request),
     }
     languages = acknowledging.page_languages(contents)
     if refused is not None:  # the only page with something typed in it
