@@ -128,6 +128,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # Tests that start a worker process need a test database on disk.
         DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_SQLITE_NAME")}
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Prepared statements for the queries that ask for them (the personal
+    # link's lookup, notifications/acknowledging.py): prepared on a
+    # connection after psycopg's default of 5 runs, so a connection closed
+    # after each request (DATABASE_CONN_MAX_AGE=0) never pays for preparing.
+    # Off behind a pooler in transaction mode that does not handle them
+    # (PgBouncer before 1.21, or without max_prepared_statements).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None
+    )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
