@@ -7,17 +7,20 @@ may come from one address) and failures (unknown tokens or references:
 only guessing produces many of those).
 
 With Redis, the counts bypass Django's cache client (which builds a client
-object and makes two round trips per ``incr``): one module-level client per
-process, its connection pool reused, and one pipelined round trip per
-request. The keys are the cache's own (``cache.make_key``), so clearing the
-cache clears them.
+object and makes two round trips per ``incr``): each web thread keeps its
+own connection, and a request costs one command, a small Lua script
+(EVALSHA) that counts it, sets the key's expiry when it creates it and
+reads the failure count, atomically. The keys are the
+cache's own (``cache.make_key``), so clearing the cache clears them.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import ipaddress
+import threading
 import time
-from functools import cache as memoize
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -40,6 +43,7 @@ def client_address(request: HttpRequest) -> str:
     return raw or request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
+@functools.lru_cache(maxsize=4096)
 def _bucket(address: str) -> str:
     # One IPv6 host usually owns a whole /64: count the network, not the host.
     try:
@@ -57,22 +61,49 @@ def _keys(request: HttpRequest) -> tuple[str, str]:
     return f"ack-rl:all:{bucket}:{window}", f"ack-rl:bad:{bucket}:{window}"
 
 
-@memoize
+@functools.cache
 def _redis_for(url: str) -> redis.Redis:
     import redis
 
     return redis.Redis.from_url(url)
 
 
-def _redis() -> redis.Redis | None:
-    """The shared counter store, when the cache is Redis."""
+def _redis_url() -> str | None:
+    """Where the shared counts are, when the cache is Redis."""
     config = settings.CACHES["default"]
     if config["BACKEND"] != _REDIS_CACHE:
         return None
     location = config["LOCATION"]
     if isinstance(location, str):
         location = location.split(",")
-    return _redis_for(location[0])  # the primary: writes go there
+    return location[0]  # the primary: writes go there
+
+
+def _redis() -> redis.Redis | None:
+    """The shared counter store, when the cache is Redis."""
+    url = _redis_url()
+    return _redis_for(url) if url else None
+
+
+_THREAD = threading.local()
+
+
+def _connection(url: str) -> redis.Connection:
+    """This thread's own connection to the counter store.
+
+    Taking one from redis-py's pool for each request (a lock, a readiness
+    poll, the pool's bookkeeping) and going through its retry wrapper cost
+    twice the command itself; a web thread serves one request at a time, so
+    it keeps one connection, made from the pool's settings (address,
+    password, database, TLS).
+    """
+    connections = _THREAD.__dict__.setdefault("connections", {})
+    connection = connections.get(url)
+    if connection is None:
+        pool = _redis_for(url).connection_pool
+        connection = pool.connection_class(**pool.connection_kwargs)
+        connections[url] = connection
+    return connection
 
 
 def _hit(key: str) -> int:
@@ -85,20 +116,52 @@ def _hit(key: str) -> int:
         return cache.incr(key)
 
 
+# KEYS[1]: this window's request count, KEYS[2]: its failure count.
+_COUNT_LUA = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('GET', KEYS[2])}
+"""
+_COUNT_SHA = hashlib.sha1(_COUNT_LUA.encode()).hexdigest()  # noqa: S324 (Redis's script id)
+
+
+def _count(url: str, every: str, bad: str) -> tuple[int, bytes | None]:
+    """Count a request; (requests in this window, failures or None).
+
+    One EVALSHA round trip; the script is sent in full on first use and
+    again after a Redis restart or SCRIPT FLUSH. A broken connection (Redis
+    restarted, idle timeout) is reopened once.
+    """
+    import redis
+
+    args = (2, every, bad, WINDOW_SECONDS * 2)
+    connection = _connection(url)
+    for attempt in (1, 2):
+        try:
+            try:
+                connection.send_command("EVALSHA", _COUNT_SHA, *args)
+                count, guesses = connection.read_response()
+            except redis.exceptions.NoScriptError:
+                connection.send_command("EVAL", _COUNT_LUA, *args)
+                count, guesses = connection.read_response()
+            return count, guesses
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            connection.disconnect()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def throttled(request: HttpRequest) -> bool:
     """Count this request; True when its address is over a limit."""
     every, bad = _keys(request)
     limit, failures = settings.ACK_RATE_LIMIT, settings.ACK_RATE_LIMIT_FAILURES
-    client = _redis()
-    if client is None:
+    url = _redis_url()
+    if url is None:
         if failures and (cache.get(bad) or 0) >= failures:
             return True
         return bool(limit) and _hit(every) > limit
-    pipe = client.pipeline(transaction=False)
-    pipe.incr(cache.make_key(every))
-    pipe.expire(cache.make_key(every), WINDOW_SECONDS * 2)
-    pipe.get(cache.make_key(bad))
-    count, _expiry, guesses = pipe.execute()
+    count, guesses = _count(url, cache.make_key(every), cache.make_key(bad))
     if failures and int(guesses or 0) >= failures:
         return True
     return bool(limit) and count > limit
