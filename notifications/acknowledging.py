@@ -23,6 +23,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from notifications import content as content_mod
+from notifications.db import cursor_prepared
 from notifications.models import (
     Acknowledgement,
     AcknowledgementKind,
@@ -141,33 +142,6 @@ def _values(row: Sequence[object], converters: list[Converter]) -> list[object]:
     return values
 
 
-def _lookup_cursor():  # type: ignore[no-untyped-def]
-    """A cursor for the token lookup, Django's wrapper included.
-
-    On PostgreSQL with prepared statements allowed (the
-    DATABASE_PREPARED_STATEMENTS setting), a psycopg cursor that binds the
-    parameter on the server, so psycopg prepares the lookup once a
-    connection has run it a few times: PostgreSQL then skips parsing and
-    planning it, a third of its work per page. Django's own cursors bind on
-    the client and are never prepared; only this query is.
-    """
-    connection = connections[DEFAULT_DB_ALIAS]
-    options = connection.settings_dict.get("OPTIONS", {})
-    if connection.vendor != "postgresql" or options.get("prepare_threshold") is None:
-        return connection.cursor()
-    import psycopg
-
-    # What BaseDatabaseWrapper.cursor() does, with another cursor class.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        cursor = psycopg.Cursor(connection.connection)
-    connection.validate_thread_sharing()
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
-    return connection.make_cursor(cursor)
-
-
 def recipient_by_token(token: str) -> Recipient | None:
     """The recipient of a link (with its campaign), or None.
 
@@ -178,7 +152,7 @@ def recipient_by_token(token: str) -> Recipient | None:
     """
     digest = token_hash(token)
     lookup = _lookup()
-    with _lookup_cursor() as cursor:
+    with cursor_prepared() as cursor:
         cursor.execute(lookup.sql, [digest])
         row = cursor.fetchone()
     if row is None:

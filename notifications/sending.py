@@ -41,7 +41,6 @@ from email.policy import Compat32
 from email.utils import make_msgid
 from functools import cache, lru_cache
 
-import psycopg
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -58,6 +57,7 @@ from django.utils.translation import gettext as _
 from employees.models import EmailStatus, Employee
 from notifications import content as content_mod
 from notifications import ratelimit, rawmail, scheduling, services
+from notifications.db import cursor_prepared
 from notifications.models import (
     Campaign,
     CampaignContent,
@@ -908,30 +908,6 @@ def _record_sent(cursor: CursorWrapper, out: _Outgoing, message_id: str) -> None
     )
 
 
-def _prepared_cursor() -> CursorWrapper:
-    """A cursor whose statements PostgreSQL parses and plans once per
-    connection (a prepared statement), for the statement run per message.
-
-    Django's psycopg connections bind parameters on the client and never
-    prepare (prepare_threshold=None): right for the varied ORM queries, but
-    here the same UPDATE runs for every message a worker sends. The cursor
-    goes through Django's wrapper, so it is counted and logged like any
-    other. Other databases get an ordinary cursor.
-    """
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    connection.ensure_connection()
-    raw = _ServerBindingPrepared(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
-
-
-class _ServerBindingPrepared(psycopg.Cursor):
-    def execute(self, query, params=None, *, prepare=True, binary=None):  # type: ignore[override]
-        return super().execute(query, params, prepare=prepare, binary=binary)
-
-
 @cache
 def _sent_sql() -> str:
     meta, quote = Delivery._meta, connection.ops.quote_name
@@ -1051,7 +1027,7 @@ def _send_each(
         _on_error([o.row for o in outgoing], exc, report)
         return
     try:
-        with _prepared_cursor() as cursor:
+        with cursor_prepared() as cursor:
             _send_each_on(campaign, outgoing, report, connection, smtp, cursor)
     finally:
         try:
@@ -1242,7 +1218,7 @@ def _mark_batch_sent(
         # Two array parameters instead of three placeholders per row: the
         # statement is the same for every call, so it is prepared once, and
         # neither psycopg nor the server parses a thousand placeholders.
-        with _prepared_cursor() as cursor:
+        with cursor_prepared() as cursor:
             cursor.execute(
                 f"{common}{column['esp_message_id']} = batch.message_id "
                 f"FROM unnest(%s::bigint[], %s::text[]) AS batch(id, message_id) "
