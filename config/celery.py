@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from celery.schedules import crontab
+from django.db import close_old_connections
 
 from config.env import env_float
 
@@ -14,6 +15,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("notify")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _database_connections_around_task(sender: object = None, **_: object) -> None:
+    # As around a web request: a connection that broke or outlived
+    # DATABASE_CONN_MAX_AGE is closed, the others are kept for the next task
+    # (CELERY_DB_REUSE_MAX in config/settings.py turns Celery's own closing
+    # off). Not for a task run eagerly inside the caller's transaction.
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
+    close_old_connections()
 
 
 @app.task(name="config.ping")

@@ -214,6 +214,12 @@ if CELERY_RESULT_BACKEND.startswith("file://"):
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Celery's Django fixup closes every database connection before and after
+# each task unless this is set, whatever DATABASE_CONN_MAX_AGE says: a new
+# PostgreSQL connection per chunk of messages. Set so high that it never
+# does; config/celery.py closes connections around each task the way Django
+# does around a web request, honouring DATABASE_CONN_MAX_AGE.
+CELERY_DB_REUSE_MAX = 2**62
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = env_str(
