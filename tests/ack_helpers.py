@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from notifications import services
 from notifications.models import Campaign, Recipient
+from notifications.throttle import WINDOW_SECONDS
 from tests.campaign_factories import EmployeeFactory, campaign_make
 
 SAFE_LINKS_UA = (
@@ -58,3 +63,31 @@ def forget_cached_contents() -> None:
     from notifications import acknowledging
 
     acknowledging._CONTENTS.clear()
+
+
+@contextlib.contextmanager
+def shared_redis_cache() -> Iterator[tuple[str, dict, object]]:
+    """Django's cache on the test Redis under a fresh key prefix, as every web
+    process shares it: yields (prefix, the CACHES setting, a plain Redis
+    client standing for another process), starts inside one rate-limit
+    window, and deletes the keys afterwards."""
+    import redis
+
+    from tests.services import REDIS_URL
+
+    prefix = f"test-ack-{secrets.token_hex(4)}"
+    caches = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    other = redis.Redis.from_url(REDIS_URL)
+    if WINDOW_SECONDS - time.time() % WINDOW_SECONDS < 3:
+        time.sleep(3)  # every request of the test in the same window
+    try:
+        yield prefix, caches, other
+    finally:
+        for key in other.scan_iter(f"{prefix}:*"):
+            other.delete(key)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import collections
 import re
-import secrets
-import time
 
 import pytest
 from django.contrib.auth.models import Group
@@ -17,9 +15,14 @@ from django.test import Client, RequestFactory, override_settings
 
 from notifications import csrftoken
 from notifications.models import Recipient
-from tests.ack_helpers import confirmed_post, forget_cached_contents, launched, link
+from tests.ack_helpers import (
+    confirmed_post,
+    forget_cached_contents,
+    launched,
+    link,
+    shared_redis_cache,
+)
 from tests.factories import UserFactory
-from tests.services import REDIS_URL
 
 pytestmark = pytest.mark.django_db
 WINDOW = 60
@@ -122,22 +125,9 @@ def test_the_link_page_leaves_a_logged_in_dpos_admin_session_alone():
 
 @pytest.mark.redis
 def test_the_rate_limit_survives_a_redis_script_flush_and_dropped_connections():
-    import redis
-
     _campaign, [recipient] = launched()
-    prefix = f"test-ack-{secrets.token_hex(4)}"
-    shared = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": prefix,
-        }
-    }
-    other = redis.Redis.from_url(REDIS_URL)
-    if WINDOW - time.time() % WINDOW < 3:
-        time.sleep(3)  # every request in the same one-minute window
     client = Client()
-    try:
+    with shared_redis_cache() as (prefix, shared, other):
         with override_settings(CACHES=shared, ACK_RATE_LIMIT=3):
             assert client.get(link(recipient)).status_code == 200
             other.script_flush()  # a Redis restart forgets loaded scripts
@@ -148,6 +138,3 @@ def test_the_rate_limit_survives_a_redis_script_flush_and_dropped_connections():
             assert int(other.get(key)) == 3
             assert 0 < other.ttl(key) <= 2 * WINDOW
             assert client.get(link(recipient)).status_code == 429
-    finally:
-        for key in other.scan_iter(f"{prefix}:*"):
-            other.delete(key)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
-import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,8 +20,13 @@ from notifications.models import (
     CampaignStatus,
     Recipient,
 )
-from tests.ack_helpers import confirmed_post, forget_cached_contents, launched, link
-from tests.services import REDIS_URL
+from tests.ack_helpers import (
+    confirmed_post,
+    forget_cached_contents,
+    launched,
+    link,
+    shared_redis_cache,
+)
 
 pytestmark = pytest.mark.django_db
 WINDOW = 60  # seconds: the rate limits' fixed window
@@ -310,21 +313,8 @@ def test_it_rate_limits_every_request_generously(client):
 
 @pytest.mark.redis
 def test_it_shares_the_rate_limits_between_web_processes_through_redis(client):
-    import redis
-
     _campaign, [recipient] = launched()
-    prefix = f"test-ack-{secrets.token_hex(4)}"
-    shared = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": prefix,
-        }
-    }
-    other = redis.Redis.from_url(REDIS_URL)  # what another web process sees
-    if WINDOW - time.time() % WINDOW < 3:
-        time.sleep(3)  # both requests in the same one-minute window
-    try:
+    with shared_redis_cache() as (prefix, shared, other):
         with override_settings(CACHES=shared, ACK_RATE_LIMIT=3):
             assert client.get(link(recipient)).status_code == 200
             assert client.get(link(recipient)).status_code == 200
@@ -339,9 +329,6 @@ def test_it_shares_the_rate_limits_between_web_processes_through_redis(client):
             other.incr(bad)  # a wrong guess made on another process
             blocked = client.get(link(recipient), REMOTE_ADDR="10.0.0.7")
             assert blocked.status_code == 429
-    finally:
-        for key in other.scan_iter(f"{prefix}:*"):
-            other.delete(key)
 
 
 @override_settings(ACK_CLIENT_IP_HEADER="HTTP_X_FORWARDED_FOR", ACK_RATE_LIMIT=2)

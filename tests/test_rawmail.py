@@ -29,7 +29,7 @@ from notifications.models import DeliveryStatus, StepKind
 from notifications.tokens import token_from_seed
 from tests.campaign_factories import campaign_make
 from tests.fake_esp import SmtpSink
-from tests.test_sending import launched, send_all, tick
+from tests.test_sending import launched, send_all, smtp_sink, tick
 
 _BOUNDARY = re.compile(rb'boundary="([^"]+)"')
 _names = itertools.count()
@@ -146,10 +146,8 @@ def test_two_messages_never_share_a_boundary_or_message_id():
 
 @pytest.mark.django_db(transaction=True)
 def test_over_smtp_each_person_receives_their_own_name_and_link(settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     campaign = launched(4, language="fr")
-    with SmtpSink() as sink:
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    with smtp_sink(settings) as sink:
         send_all(tick()[1])
     by_address = {r.to: r.message for r in sink.received}
     rows = campaign.recipients.select_related("employee")

@@ -81,6 +81,15 @@ def tick(now=None):
     return report, collect.chunks
 
 
+@contextlib.contextmanager
+def smtp_sink(settings, **options):
+    """Django's SMTP backend sending to an aiosmtpd server on loopback."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    with SmtpSink(**options) as sink:
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        yield sink
+
+
 def send_all(chunks):
     for chunk in chunks:
         sending.deliveries_send(chunk)
@@ -298,12 +307,7 @@ def test_it_sends_a_chunk_with_one_statement_per_message_and_a_few_per_chunk(
         assert sent.count() == (n + 1 if kind == StepKind.FIRST else 1)
         return len(ctx), sent.count()
 
-    if backend == "smtp":
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    sink = SmtpSink() if backend == "smtp" else None
-    with sink or contextlib.nullcontext():
-        if sink:
-            settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    with smtp_sink(settings) if backend == "smtp" else contextlib.nullcontext():
         few, few_sent = send_queries(4, StepKind.FIRST)
         many, many_sent = send_queries(24, StepKind.FIRST)
         assert many - few == many_sent - few_sent
@@ -415,11 +419,9 @@ def test_it_retries_later_when_the_smtp_server_is_down_then_delivers(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_it_records_a_refused_recipient_and_carries_on(settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     campaign = launched(3)
     bad = campaign.recipients.order_by("id")[1]
-    with SmtpSink(reject={bad.email}) as sink:
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    with smtp_sink(settings, reject={bad.email}) as sink:
         send_all(tick()[1])
     assert len(sink.addresses()) == 2 and bad.email not in sink.addresses()
     row = Delivery.objects.get(recipient=bad)
@@ -429,10 +431,8 @@ def test_it_records_a_refused_recipient_and_carries_on(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_it_records_what_was_sent_with_which_content_version(settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     campaign = launched(1, language="en")
-    with SmtpSink() as sink:
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    with smtp_sink(settings) as sink:
         send_all(tick()[1])
     row = Delivery.objects.get()
     received = sink.received[0]

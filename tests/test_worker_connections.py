@@ -19,6 +19,13 @@ def _closable() -> None:
         pytest.skip("Django never closes an in-memory SQLite database")
 
 
+def _fresh_connection(monkeypatch, max_age: int) -> object:
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", max_age)
+    connection.close()
+    connection.ensure_connection()
+    return connection.connection
+
+
 def _task_ends() -> None:
     signals.task_postrun.send(sender=ping, task_id="t", task=ping, args=(), kwargs={})
 
@@ -29,10 +36,7 @@ def test_celery_is_told_not_to_close_connections_itself():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_is_kept_between_tasks_within_its_max_age(monkeypatch):
-    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
-    connection.close()
-    connection.ensure_connection()
-    kept = connection.connection
+    kept = _fresh_connection(monkeypatch, 60)
     _task_ends()
     assert connection.connection is kept
 
@@ -40,9 +44,7 @@ def test_a_connection_is_kept_between_tasks_within_its_max_age(monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_is_closed_after_a_task_when_max_age_is_zero(monkeypatch):
     _closable()
-    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
-    connection.close()
-    connection.ensure_connection()
+    _fresh_connection(monkeypatch, 0)
     _task_ends()
     assert connection.connection is None
 
@@ -50,9 +52,7 @@ def test_a_connection_is_closed_after_a_task_when_max_age_is_zero(monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_that_failed_is_dropped_after_the_task(monkeypatch):
     _closable()
-    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
-    connection.close()
-    connection.ensure_connection()
+    _fresh_connection(monkeypatch, 60)
     connection.errors_occurred = True
     monkeypatch.setattr(connection, "is_usable", lambda: False)
     _task_ends()
