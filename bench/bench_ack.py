@@ -36,10 +36,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import fresh_database  # noqa: E402
 
 HELLO_PATH = "/bench-hello/"
 _LUA_PATHS = """
@@ -116,17 +117,6 @@ def _env(database_url: str, var_dir: Path, port: int) -> dict[str, str]:
         "ACK_RATE_LIMIT_FAILURES": "100000000",
         "LOG_LEVEL": "WARNING",
     }
-
-
-def _recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _prepare(recipients: int, out: Path) -> dict[str, object]:
@@ -280,7 +270,7 @@ def main() -> None:
         out = Path(tmp)
         env = _env(args.database_url, out / "var", port)
         os.environ.update(env)
-        _recreate_database(args.database_url)
+        fresh_database(args.database_url)
         started = time.monotonic()
         info = _prepare(args.recipients, out)
         print(

@@ -31,65 +31,20 @@ import time
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _fresh_database(url: str) -> None:
-    parsed = urlparse(url)
-    if parsed.scheme.startswith("postgres"):
-        import psycopg
-
-        name = parsed.path.lstrip("/")
-        admin = parsed._replace(path="/postgres").geturl()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-    else:
-        path = Path(parsed.path)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+from bench.common import cpu_by_pid, cpu_delta, fresh_database  # noqa: E402
 
 
 def _cpu_seconds(process_group: int) -> float:
-    """User + system CPU of every live process in a process group (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # After the command: state, ppid, pgrp, ..., utime (12th), stime (13th).
-        if int(fields[2]) == process_group:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+    """CPU of every live process in a process group (a worker and its pool)."""
+    return sum(cpu_by_pid(lambda _command, group: group == process_group).values())
 
 
-def _cpu_by_command(commands: tuple[str, ...]) -> dict[int, float]:
-    """CPU seconds of every live process whose command name is in ``commands``,
-    by pid (the database and broker servers' share of the work)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if raw[raw.index("(") + 1 : raw.rindex(")")] in commands:
-            fields = raw.rsplit(")", 1)[1].split()
-            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
-    return found
-
-
-def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+def _cpu_of(command: str) -> dict[int, float]:
+    return cpu_by_pid(lambda name, _group: name == command)
 
 
 def _own_cpu_seconds() -> float:
@@ -117,7 +72,7 @@ def main() -> None:
     os.environ.setdefault("SITE_URL", "https://notify.example.com")
     os.environ["SEND_CHUNK_SIZE"] = str(args.chunk)
     os.environ["EMAIL_BATCH_SIZE"] = str(args.batch)
-    _fresh_database(args.database_url)
+    fresh_database(args.database_url)
 
     import logging
 
@@ -216,7 +171,7 @@ def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
     worker_cpu = sum(_cpu_seconds(w.process.pid) for w in workers)
     own_cpu = _own_cpu_seconds()
     servers = ("postgres", "redis-server")
-    server_cpu = {name: _cpu_by_command((name,)) for name in servers}
+    server_cpu = {name: _cpu_of(name) for name in servers}
     start = time.perf_counter()
     for chunk in chunks[1:]:
         app.send_task("notifications.send_chunk", args=[chunk], queue=queue)
@@ -232,9 +187,7 @@ def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
     sent = target.count - base
     worker_cpu = sum(_cpu_seconds(w.process.pid) for w in workers) - worker_cpu
     own_cpu = _own_cpu_seconds() - own_cpu
-    server_cpu = {
-        name: _cpu_delta(server_cpu[name], _cpu_by_command((name,))) for name in servers
-    }
+    server_cpu = {name: cpu_delta(server_cpu[name], _cpu_of(name)) for name in servers}
     # The workers record each result after the server accepted it: wait for
     # the database to agree, and report that time too (end to end).
     rows = Delivery.objects.filter(status=DeliveryStatus.SENT)
