@@ -23,6 +23,28 @@ def _english_by_default(settings):
 
 
 @pytest.fixture
+def dpo(db):
+    """A DPO staff user (test modules with their own kind of DPO override it)."""
+    from tests.factories import dpo_make
+
+    return dpo_make()
+
+
+@pytest.fixture
+def hr_admin(db):
+    from tests.factories import hr_admin_make
+
+    return hr_admin_make()
+
+
+@pytest.fixture
+def viewer(db):
+    from tests.factories import viewer_make
+
+    return viewer_make()
+
+
+@pytest.fixture
 def roles(db) -> None:
     """The DPO / HR / Viewer groups, as the migrations create them.
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
 from employees.models import EmailStatus, Employee
-from tests.factories import EmployeeFactory, dpo_make, hr_admin_make, viewer_make
+from tests.factories import EmployeeFactory
 
 CHANGELIST = "admin:employees_employee_changelist"
 
@@ -17,21 +16,6 @@ CHANGELIST = "admin:employees_employee_changelist"
 @pytest.fixture
 def client() -> Client:
     return Client(headers={"accept-language": "en"})
-
-
-@pytest.fixture
-def dpo(db) -> User:
-    return dpo_make()
-
-
-@pytest.fixture
-def hr_admin(db) -> User:
-    return hr_admin_make()
-
-
-@pytest.fixture
-def viewer(db) -> User:
-    return viewer_make()
 
 
 def _listed(client: Client, query: str = "") -> list[str]:

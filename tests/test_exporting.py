@@ -8,14 +8,13 @@ import tracemalloc
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook
 
 from employees import exporting
 from employees.models import EmailStatus
-from tests.factories import EmployeeFactory, UserFactory, dpo_make, viewer_make
+from tests.factories import EmployeeFactory, UserFactory
 
 ATTACKS = ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1:A2)", "\t=1", "\r=1"]
 HEADERS = ["email", "first name", "last name", "department", "country",
@@ -25,16 +24,6 @@ HEADERS = ["email", "first name", "last name", "department", "country",
 @pytest.fixture
 def client() -> Client:
     return Client(headers={"accept-language": "en"})
-
-
-@pytest.fixture
-def viewer(db) -> User:
-    return viewer_make()
-
-
-@pytest.fixture
-def dpo(db) -> User:
-    return dpo_make()
 
 
 def _csv_rows(response, delimiter: str = ",") -> list[list[str]]:

@@ -6,7 +6,6 @@ import io
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -14,7 +13,7 @@ from django.utils import timezone
 from openpyxl import Workbook
 
 from employees.models import Employee, ImportRun
-from tests.factories import EmployeeFactory, dpo_make, hr_admin_make, viewer_make
+from tests.factories import EmployeeFactory
 
 Status = ImportRun.Status
 UPLOAD = "admin:employees_importrun_upload"
@@ -38,21 +37,6 @@ def _media(settings, tmp_path) -> None:
 @pytest.fixture
 def client() -> Client:
     return Client(headers={"accept-language": "en"})
-
-
-@pytest.fixture
-def hr_admin(db) -> User:
-    return hr_admin_make()
-
-
-@pytest.fixture
-def viewer(db) -> User:
-    return viewer_make()
-
-
-@pytest.fixture
-def dpo(db) -> User:
-    return dpo_make()
 
 
 @pytest.fixture
