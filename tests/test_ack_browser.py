@@ -18,16 +18,7 @@ from django.utils import timezone
 from notifications import services
 from tests.campaign_factories import EmployeeFactory, campaign_make
 from tests.fake_esp import SmtpSink
-from tests.services import CHROMIUM
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.services import chromium_launch
 
 
 def _acknowledged(campaign_id: int) -> int:
@@ -75,7 +66,7 @@ def test_it_acknowledges_from_a_received_message(live_server, monkeypatch):
     assert _acknowledged(campaign.pk) == 0
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = chromium_launch(p)
         page = browser.new_page(locale="fr-FR")
         page.goto(url)
         assert page.get_attribute("html", "lang") == "fr"

@@ -269,23 +269,13 @@ def test_it_sends_me_a_test(client, dpo, campaign, mailoutbox):
 def test_it_updates_the_live_count_in_a_real_browser(live_server, campaign):
     from playwright.sync_api import sync_playwright
 
-    from tests.services import CHROMIUM
+    from tests.services import chromium_launch
 
     EmployeeFactory.create_batch(2, department="Sales")
     EmployeeFactory(department="IT")
     User.objects.create_superuser("dpo", "dpo@example.com", "pw")
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = chromium_launch(p)
         page = browser.new_page()
         page.goto(f"{live_server.url}/admin/login/")
         page.fill("#id_username", "dpo")

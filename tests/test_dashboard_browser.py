@@ -24,18 +24,10 @@ from django.utils import timezone
 from notifications.models import Campaign, CampaignStatus
 from tests.factories import PASSWORD, UserFactory
 from tests.fake_esp import SmtpSink
-from tests.services import CHROMIUM
+from tests.services import chromium_launch
 from tests.workers import beat_until, sending_worker
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STAFF = (
     "email,first name,last name,department,country,language,manager email\n"
     "claire.martin@example.com,Claire,Martin,Legal,FR,fr,\n"
@@ -88,7 +80,7 @@ def test_it_shows_the_campaign_progress_to_the_dpo(
         ),
         sync_playwright() as p,
     ):
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = chromium_launch(p)
         page = browser.new_page(locale="en-US", viewport={"width": 1280, "height": 900})
         admin = f"{live_server.url}/admin/"
 
