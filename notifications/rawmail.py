@@ -72,8 +72,9 @@ def html_mark(mark: str) -> str:
 @dataclass(frozen=True)
 class Prototype:
     parts: tuple[bytes | str, ...]  # bytes literal, str slot name, bytes, ...
-    envelope_from: str  # as Django's backend passes it to sendmail()
-    sender: str  # what sendmail() puts in MAIL FROM: <address>
+    # What sendmail() puts in MAIL FROM for the address Django's backend
+    # passes it (sanitize_address of the From): <address>.
+    sender: str
     seven_bit: bool
     # For each line holding a personal value: its length without the markers
     # and how many times each value's slot occurs on it.
@@ -120,11 +121,9 @@ class Prototype:
                 counts = tuple((n, personal.count(n)) for n in sorted(set(personal)))
                 marked.append((bare, counts))
         encoding = email.encoding or settings.DEFAULT_CHARSET
-        envelope_from = sanitize_address(email.from_email, encoding)
         return cls(
             parts=tuple(parts),
-            envelope_from=envelope_from,
-            sender=smtplib.quoteaddr(envelope_from),
+            sender=smtplib.quoteaddr(sanitize_address(email.from_email, encoding)),
             seven_bit=b"content-transfer-encoding: 7bit" in lowered,
             marked_lines=tuple(marked),
         )

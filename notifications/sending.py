@@ -583,7 +583,7 @@ class _Renderer:
         """The quoted envelope sender, the message's bytes and its Message-ID, from
         a byte prototype built once per key (rawmail.py), or None: send it
         through Django."""
-        if out.prototype is None or out.values is None:
+        if out.prototype is None:  # rendered exactly: no prototype to fill
             return None
         if out.prototype not in self._raw:
             proto = self._prototypes[out.prototype]
