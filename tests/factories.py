@@ -13,7 +13,7 @@ from functools import cache
 
 import factory
 from django.contrib.auth.hashers import make_password
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, Permission, User
 
 from employees.models import Employee
 
@@ -84,3 +84,12 @@ def hr_admin_make(username: str = "hr") -> User:
 
 def viewer_make(username: str = "viewer") -> User:
     return UserFactory(username=username, permissions=VIEWER_PERMISSIONS)
+
+
+def member_make(group: str, username: str | None = None) -> User:
+    """A staff user in one of the role groups the migrations create
+    (DPO, HR, Viewer; the ``roles`` fixture restores them after a
+    transactional test)."""
+    user = UserFactory(username=username or f"{group.lower()}-person")
+    user.groups.add(Group.objects.get(name=group))
+    return user

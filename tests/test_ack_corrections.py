@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
 from audit.models import AuditAction, AuditEntry
@@ -11,15 +10,9 @@ from audit.services import audit_verify
 from notifications.corrections import acknowledgement_correct
 from notifications.models import AcknowledgementKind
 from tests.ack_helpers import launched
-from tests.factories import UserFactory
+from tests.factories import member_make
 
 pytestmark = pytest.mark.django_db
-
-
-def _member(group: str, username: str):
-    user = UserFactory(username=username, is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    return user
 
 
 def _url(recipient) -> str:
@@ -28,7 +21,7 @@ def _url(recipient) -> str:
 
 def test_it_records_a_paper_acknowledgement_with_its_reason():
     _, (recipient,) = launched()
-    dpo = _member("DPO", "dpo")
+    dpo = member_make("DPO", "dpo")
     acknowledgement_correct(
         recipient_id=recipient.pk,
         acknowledged=True,
@@ -53,7 +46,7 @@ def test_it_records_a_paper_acknowledgement_with_its_reason():
 
 def test_it_withdraws_a_mistaken_acknowledgement_keeping_the_history():
     _, (recipient,) = launched()
-    dpo = _member("DPO", "dpo")
+    dpo = member_make("DPO", "dpo")
     for acknowledged in (True, False):
         acknowledgement_correct(
             recipient_id=recipient.pk,
@@ -71,7 +64,7 @@ def test_it_withdraws_a_mistaken_acknowledgement_keeping_the_history():
 
 def test_it_refuses_a_correction_without_a_reason_or_with_an_unknown_answer():
     _, (recipient,) = launched()
-    dpo = _member("DPO", "dpo")
+    dpo = member_make("DPO", "dpo")
     with pytest.raises(ValidationError):
         acknowledgement_correct(
             recipient_id=recipient.pk,
@@ -95,7 +88,7 @@ def test_it_refuses_a_correction_without_a_reason_or_with_an_unknown_answer():
 
 def test_it_lets_a_dpo_correct_from_the_admin(client):
     _, (recipient,) = launched()
-    client.force_login(_member("DPO", "dpo"))
+    client.force_login(member_make("DPO", "dpo"))
     page = client.get(f"/admin/notifications/recipient/{recipient.pk}/change/")
     assert _url(recipient) in page.text
     assert client.get(_url(recipient)).status_code == 200
@@ -110,7 +103,7 @@ def test_it_lets_a_dpo_correct_from_the_admin(client):
 
 def test_it_changes_nothing_on_get_or_without_a_reason(client):
     _, (recipient,) = launched()
-    client.force_login(_member("DPO", "dpo"))
+    client.force_login(member_make("DPO", "dpo"))
     client.get(_url(recipient), {"acknowledged": "1", "reason": "x"})
     response = client.post(
         _url(recipient), {"acknowledged": "1", "answer": "opted_out"}
@@ -123,7 +116,7 @@ def test_it_changes_nothing_on_get_or_without_a_reason(client):
 @pytest.mark.parametrize("group", ["HR", "Viewer"])
 def test_it_forbids_other_roles(client, group):
     _, (recipient,) = launched()
-    client.force_login(_member(group, group.lower()))
+    client.force_login(member_make(group, group.lower()))
     assert client.get(_url(recipient)).status_code == 403
     response = client.post(
         _url(recipient), {"acknowledged": "1", "answer": "opted_out", "reason": "x"}

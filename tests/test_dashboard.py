@@ -10,7 +10,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -31,20 +30,14 @@ from notifications.models import (
 )
 from tests.campaign_factories import EmployeeFactory, campaign_make
 from tests.dashboard_factories import BOUNCE, FAILURE, campaign_built
-from tests.factories import UserFactory
+from tests.factories import UserFactory, member_make
 
 pytestmark = pytest.mark.django_db
 
 
-def _user(group: str, username: str | None = None):
-    user = UserFactory(username=username or f"{group.lower()}-person")
-    user.groups.add(Group.objects.get(name=group))
-    return user
-
-
 @pytest.fixture
 def dpo(client):
-    user = _user("DPO")
+    user = member_make("DPO")
     client.force_login(user)
     return user
 
@@ -239,7 +232,7 @@ def test_it_sends_the_anonymous_to_the_login_page(client, built):
 
 
 def test_it_lets_a_viewer_read_but_not_act(client, built):
-    client.force_login(_user("Viewer"))
+    client.force_login(member_make("Viewer"))
     campaign = built.campaign
     page = client.get(_url("dashboard", campaign))
     assert page.status_code == 200
@@ -353,7 +346,7 @@ def four_eyes(settings):
 
 def test_it_waits_for_a_second_dpo_to_approve_the_launch(client, four_eyes):
     campaign = four_eyes
-    alice, bob = _user("DPO", "alice"), _user("DPO", "bob")
+    alice, bob = member_make("DPO", "alice"), member_make("DPO", "bob")
     client.force_login(alice)
     client.post(_url("dashboard_action", campaign, "launch"))
     campaign.refresh_from_db()
@@ -380,7 +373,7 @@ def test_it_waits_for_a_second_dpo_to_approve_the_launch(client, four_eyes):
 
 def test_it_voids_a_launch_request_when_the_text_changes(client, four_eyes):
     campaign = four_eyes
-    alice, bob = _user("DPO", "alice"), _user("DPO", "bob")
+    alice, bob = member_make("DPO", "alice"), member_make("DPO", "bob")
     client.force_login(alice)
     client.post(_url("dashboard_action", campaign, "launch"))
     content = campaign.contents.get(language="fr", is_current=True)
@@ -402,7 +395,7 @@ def test_it_voids_a_launch_request_when_the_text_changes(client, four_eyes):
 
 
 def test_it_does_not_let_the_admin_launch_button_skip_the_approval(client, four_eyes):
-    client.force_login(_user("DPO", "alice"))
+    client.force_login(member_make("DPO", "alice"))
     url = reverse(
         "admin:notifications_campaign_lifecycle", args=[four_eyes.pk, "launch"]
     )
@@ -413,9 +406,9 @@ def test_it_does_not_let_the_admin_launch_button_skip_the_approval(client, four_
 
 
 def test_it_lets_hr_ask_but_not_approve(client, four_eyes):
-    client.force_login(_user("HR", "hr"))
+    client.force_login(member_make("HR", "hr"))
     client.post(_url("dashboard_action", four_eyes, "launch"))
-    client.force_login(_user("HR", "hr2"))
+    client.force_login(member_make("HR", "hr2"))
     client.post(_url("dashboard_action", four_eyes, "approve"))
     four_eyes.refresh_from_db()
     assert four_eyes.status == CampaignStatus.DRAFT
@@ -444,7 +437,7 @@ def test_it_runs_as_many_queries_for_200_people_as_for_10(client, page):
             return _url("outstanding_export", campaign, page)
         return _url(page, campaign)
 
-    client.force_login(_user("DPO"))
+    client.force_login(member_make("DPO"))
     small = campaign_built(10, name="Small", prefix="s")
     counts = [_queries(client, url(small.campaign))]
     large = campaign_built(200, name="Large", prefix="l")

@@ -4,7 +4,6 @@ import hashlib
 import json
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import translation
@@ -13,15 +12,9 @@ from audit.evidence import evidence_parse
 from audit.models import AuditAction, AuditEntry
 from notifications.models import Delivery, Recipient
 from tests.evidence_factories import campaign_sent
-from tests.factories import UserFactory, dpo_make
+from tests.factories import dpo_make, member_make
 
 pytestmark = pytest.mark.django_db
-
-
-def _user_in(group: str, username: str):
-    user = UserFactory(username=username)
-    user.groups.add(Group.objects.get(name=group))
-    return user
 
 
 def _export(client, campaign, kind: str = "csv") -> bytes:
@@ -59,7 +52,7 @@ def sent():
 
 @pytest.fixture
 def dpo_client(client):
-    client.force_login(_user_in("DPO", "dpo-person"))
+    client.force_login(member_make("DPO", "dpo-person"))
     return client
 
 
@@ -179,7 +172,7 @@ def test_it_neutralises_formulas_and_still_verifies(client, tmp_path):
 def test_it_refuses_hr_and_viewer_by_direct_url(client, sent):
     url = reverse("admin:audit_evidence_export", args=[sent.campaign.pk, "csv"])
     for group in ("HR", "Viewer"):
-        client.force_login(_user_in(group, f"{group.lower()}-person"))
+        client.force_login(member_make(group, f"{group.lower()}-person"))
         assert client.get(url).status_code == 403
     assert not AuditEntry.objects.filter(action=AuditAction.EVIDENCE_EXPORT).exists()
 

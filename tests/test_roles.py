@@ -10,14 +10,13 @@ from django.utils import timezone
 from employees.models import Employee
 from notifications.models import Campaign, CampaignStatus
 from tests.campaign_factories import EmployeeFactory, campaign_make
-from tests.factories import UserFactory
+from tests.factories import member_make
 
 pytestmark = pytest.mark.django_db
 
 
 def _login(client, group: str):
-    user = UserFactory(username=f"{group.lower()}-person")
-    user.groups.add(Group.objects.get(name=group))
+    user = member_make(group)
     client.force_login(user)
     return user
 
