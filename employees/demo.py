@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from employees.models import EmailStatus, Employee
 
@@ -258,9 +259,12 @@ def campaign_load() -> str:
         dpo_contact="dpo@example.com",
     )
     enrolled = services.campaign_launch(campaign=campaign)
-    return _(
+    return ngettext(
+        "Launched the demo campaign “%(name)s” for %(count)d employee: "
+        "its first message goes out with the next dispatcher tick.",
         "Launched the demo campaign “%(name)s” for %(count)d employees: "
-        "its first message goes out with the next dispatcher tick."
+        "its first message goes out with the next dispatcher tick.",
+        enrolled,
     ) % {"name": DEMO_CAMPAIGN_NAME, "count": enrolled}
 
 

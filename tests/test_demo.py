@@ -5,6 +5,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from employees.models import Employee
 from notifications.models import Campaign
@@ -42,6 +43,21 @@ def test_it_loads_a_few_hundred_fictional_employees():
     french = employees.filter(language="fr").count()
     assert 150 < french < 300  # mostly French, some English
     assert employees.filter(is_active=False).exists()
+
+
+def test_it_counts_one_restored_employee_in_the_singular_in_both_languages():
+    _load_demo()
+    # Someone who left: not enrolled in the demo campaign, so deletable.
+    departed = Employee.objects.filter(is_active=False).first().hr_id
+    Employee.objects.get(hr_id=departed).delete()
+
+    english = _load_demo()
+    Employee.objects.get(hr_id=departed).delete()
+    with translation.override("fr"):
+        french = _load_demo()
+
+    assert "Created 1 demo employee (300 in total)." in english
+    assert "1 salarié de démonstration créé (300 au total)." in french
 
 
 def test_it_keeps_accents_and_non_latin_letters_in_names():

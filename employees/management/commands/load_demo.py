@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from employees import demo
 
@@ -19,7 +20,11 @@ class Command(BaseCommand):
         result = demo.load()
         if result.employees_created:
             self.stdout.write(
-                _("Created %(created)d demo employees (%(present)d in total).")
+                ngettext(
+                    "Created %(created)d demo employee (%(present)d in total).",
+                    "Created %(created)d demo employees (%(present)d in total).",
+                    result.employees_created,
+                )
                 % {
                     "created": result.employees_created,
                     "present": result.employees_present,
