@@ -60,3 +60,7 @@ def _pretty(value: object) -> str:
         return "—"
     text = json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
     return format_html("<pre>{}</pre>", text)
+
+
+# django-otp's device admins, re-registered with translated labels.
+from audit import otp_admin  # noqa: E402, F401

@@ -30,6 +30,11 @@ class TOTPConfig(AppConfig):
     verbose_name = _("Two-factor: authenticator apps")
     default_auto_field = "django.db.models.AutoField"
 
+    def ready(self) -> None:
+        from audit.otp_labels import relabel_totp
+
+        relabel_totp()
+
 
 class StaticConfig(AppConfig):
     """django-otp's one-time backup codes, under a name a DPO understands."""
@@ -39,3 +44,8 @@ class StaticConfig(AppConfig):
     label = "otp_static"
     verbose_name = _("Two-factor: backup codes")
     default_auto_field = "django.db.models.AutoField"
+
+    def ready(self) -> None:
+        from audit.otp_labels import relabel_static
+
+        relabel_static()
