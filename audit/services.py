@@ -221,13 +221,31 @@ class ChainReport:
         }
 
 
-def _redaction_ok(entry: AuditEntry) -> bool:
+def _erasures() -> dict[int, int]:
+    """Per employee id, the seq of the last erasure or purge entry about them.
+
+    Only such an entry may blank another entry's personal fields (gdpr.py), so
+    a blanked entry with no later erasure of its subject was blanked by hand,
+    e.g. to hide the reason of a correction."""
+    rows = (
+        AuditEntry.objects.filter(
+            action__in=(AuditAction.ERASURE, AuditAction.PURGE),
+            target_type="employees.employee",
+        )
+        .values("target_id")
+        .annotate(last=models.Max("seq"))
+    )
+    return {int(r["target_id"]): r["last"] for r in rows if r["target_id"].isdigit()}
+
+
+def _redaction_ok(entry: AuditEntry, erasures: dict[int, int]) -> bool:
     return (
         entry.target_repr == ""
         and entry.before is None
         and entry.after is None
         and entry.reason == ""
         and entry.subject_employee_id is not None
+        and erasures.get(entry.subject_employee_id, 0) > entry.seq
     )
 
 
@@ -238,7 +256,9 @@ def _seal_problem(entry: AuditEntry) -> str:
     return ""
 
 
-def _entry_problem(entry: AuditEntry, expected_seq: int, prev: str) -> str:
+def _entry_problem(
+    entry: AuditEntry, expected_seq: int, prev: str, erasures: dict[int, int]
+) -> str:
     if entry.seq != expected_seq:
         return _("entry #%(seq)s is missing") % {"seq": expected_seq}
     if entry.prev_sha256 != prev:
@@ -247,8 +267,11 @@ def _entry_problem(entry: AuditEntry, expected_seq: int, prev: str) -> str:
         digest = chain.personal_digest(entry.personal_salt, chain.entry_personal(entry))
         if digest != entry.personal_sha256:
             return _("its object, before/after or reason was changed")
-    elif not _redaction_ok(entry):
-        return _("its personal fields were changed after redaction")
+    elif not _redaction_ok(entry, erasures):
+        return _(
+            "its personal fields were blanked or changed without a later "
+            "erasure of the person it is about"
+        )
     if chain.entry_record(entry) != entry.record_sha256:
         return _("its fields were changed")
     if chain.link(prev, entry.record_sha256) != entry.entry_sha256:
@@ -264,8 +287,9 @@ def audit_verify(*, up_to_seq: int | None = None) -> ChainReport:
     entries = AuditEntry.objects.order_by("seq")
     if up_to_seq is not None:
         entries = entries.filter(seq__lte=up_to_seq)
+    erasures = _erasures()
     for entry in entries.iterator(chunk_size=2000):
-        problem = _entry_problem(entry, expected, prev)
+        problem = _entry_problem(entry, expected, prev, erasures)
         if problem:
             return ChainReport(False, checked, expected - 1, prev, entry.seq, problem)
         prev, expected, checked = entry.entry_sha256, expected + 1, checked + 1

@@ -124,6 +124,27 @@ def test_it_still_detects_tampering_after_an_erasure(client, dpo, sent):
     assert audit_verify().broken_seq == erasure.seq
 
 
+def test_it_detects_an_entry_blanked_by_hand_as_if_erased(dpo, sent):
+    """Blanking an entry's personal fields is what an erasure does; done in the
+    database without one (to hide a correction's reason, say), it is caught."""
+    employee = sent.recipients[0].employee
+    entry = audit_record(
+        actor=dpo,
+        action=AuditAction.ACK_CORRECTION,
+        target=employee,
+        reason="acknowledged on paper",
+    )
+    assert audit_verify().ok
+
+    AuditEntry.objects.filter(pk=entry.pk).update(
+        target_repr="", before=None, after=None, reason="", personal_salt=""
+    )
+
+    report = audit_verify()
+    assert report.broken_seq == entry.seq
+    assert "without a later erasure" in report.problem
+
+
 def test_it_refuses_erasure_without_the_permission(client, sent):
     user = UserFactory(username="hr-person")
     user.groups.add(Group.objects.get(name="HR"))
