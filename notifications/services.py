@@ -558,16 +558,25 @@ def digest_reports(*, campaign: Campaign, manager: object) -> list[Recipient]:
     )
 
 
+# Not a token (too short, and not base64 of 32 bytes): the link page answers
+# it with the neutral 404, like any unknown link.
+PREVIEW_TOKEN = "preview-link"
+
+
 def message_for_employee(
     *, step: Step, employee: object, now: datetime | None = None
 ) -> content_mod.RenderedMessage:
-    """What ``employee`` receives (or would receive) at ``step``.
+    """What ``employee`` would receive at ``step``, for a preview or a test.
 
-    Uses the employee's real personal link when they are enrolled, else a
-    placeholder link (a preview must not create a token).
+    The link is always a sample (``PREVIEW_TOKEN``, a neutral 404), never the
+    person's own: a preview is open to viewers, and a test message in the
+    admin's mailbox must not let its reader acknowledge for someone. Days
+    left are counted from the step's due time when it is still ahead.
     """
     campaign = step.campaign
     now = _now(now)
+    if step.due_at is not None and now < step.due_at <= campaign.deadline:
+        now = step.due_at
     if step.kind == StepKind.MANAGER_DIGEST:
         reports = [
             content_mod.DigestLine(r.first_name, r.last_name, r.email)
@@ -583,15 +592,13 @@ def message_for_employee(
     content = content_mod.content_current(campaign, employee.language)
     if content is None:
         raise CampaignError([_("The campaign has no message content.")])
-    recipient = Recipient.objects.filter(campaign=campaign, employee=employee).first()
-    token = recipient_token(recipient) if recipient else "preview-link"
     return content_mod.message_render(
         campaign=campaign,
         content=content,
         kind=step.kind,
         first_name=employee.first_name,
         last_name=employee.last_name,
-        token=token,
+        token=PREVIEW_TOKEN,
         now=now,
     )
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -161,3 +161,33 @@ def test_it_lists_unacknowledged_reports_in_the_manager_digest():
     assert done.email not in digest.body_text
     assert "Hello Maya," in digest.body_text
     assert campaign.reference in digest.body_text
+
+
+@pytest.mark.django_db
+def test_a_preview_never_shows_the_persons_own_link_and_counts_days_from_the_step():
+    """A preview is open to viewers and a test lands in the admin's mailbox:
+    neither may carry a link that acknowledges for the person."""
+    from django.utils import timezone
+
+    from notifications.models import Recipient
+
+    deadline = timezone.now() + timedelta(days=30)
+    campaign = campaign_make(
+        deadline=deadline, window=services.WindowSpec(enabled=False)
+    )
+    employee = EmployeeFactory(language="en")
+    services.campaign_launch(campaign=campaign)
+    own_link = services.recipient_token(
+        Recipient.objects.get(campaign=campaign, employee=employee)
+    )
+    last_call = campaign.steps.get(kind=StepKind.LAST_CALL)
+
+    message = services.message_for_employee(step=last_call, employee=employee)
+
+    assert own_link not in message.body_text + message.body_html
+    assert "/a/preview-link/" in message.body_text
+    days = (deadline - last_call.due_at).days
+    assert 0 < days < 30
+    assert f"{days} days left" in message.body_text or (
+        days == 1 and "1 day left" in message.body_text
+    )
