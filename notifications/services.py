@@ -560,7 +560,7 @@ def digest_reports(*, campaign: Campaign, manager: object) -> list[Recipient]:
 
 # Not a token (too short, and not base64 of 32 bytes): the link page answers
 # it with the neutral 404, like any unknown link.
-PREVIEW_TOKEN = "preview-link"
+SAMPLE_LINK_KEY = "preview-link"
 
 
 def message_for_employee(
@@ -568,7 +568,7 @@ def message_for_employee(
 ) -> content_mod.RenderedMessage:
     """What ``employee`` would receive at ``step``, for a preview or a test.
 
-    The link is always a sample (``PREVIEW_TOKEN``, a neutral 404), never the
+    The link is always a sample (``SAMPLE_LINK_KEY``, a neutral 404), never the
     person's own: a preview is open to viewers, and a test message in the
     admin's mailbox must not let its reader acknowledge for someone. Days
     left are counted from the step's due time when it is still ahead.
@@ -598,7 +598,7 @@ def message_for_employee(
         kind=step.kind,
         first_name=employee.first_name,
         last_name=employee.last_name,
-        token=PREVIEW_TOKEN,
+        token=SAMPLE_LINK_KEY,
         now=now,
     )
 
