@@ -19,6 +19,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -41,6 +42,7 @@ from notifications.models import (
     Delivery,
     Recipient,
     Step,
+    default_time_zone,
     default_weekdays,
 )
 from notifications.selectors import (
@@ -151,6 +153,11 @@ class CampaignForm(forms.ModelForm):
             "asks_answer",
             "answer_choices",
         ]
+        help_texts = {
+            "deadline": gettext_lazy(
+                "In the campaign's time zone (below), as are the steps' times."
+            ),
+        }
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -594,6 +601,32 @@ class CampaignAdmin(admin.ModelAdmin):
         )
         response["Cache-Control"] = "no-store"
         return response
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Django's forms read and show datetimes in the current time zone: make
+        # it the campaign's, so a deadline or step time typed as 17:00 for a
+        # New York campaign means 17:00 in New York, and shows so again.
+        with timezone.override(self._form_time_zone(request, object_id)):
+            response = super().changeform_view(
+                request, object_id, form_url, extra_context
+            )
+            if hasattr(response, "render") and not response.is_rendered:
+                response.render()  # while the override holds
+        return response
+
+    def _form_time_zone(self, request: HttpRequest, object_id: str | None) -> ZoneInfo:
+        names = [request.POST.get("time_zone", "")] if request.method == "POST" else []
+        if object_id and str(object_id).isdigit():
+            names += Campaign.objects.filter(pk=object_id).values_list(
+                "time_zone", flat=True
+            )
+        names.append(default_time_zone())
+        for name in names:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+        return timezone.get_default_timezone()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -155,7 +156,7 @@ def test_it_pauses_resumes_and_cancels_once(client, dpo, campaign):
 def _change_data(campaign: Campaign, **content_overrides: str) -> dict:
     contents = list(campaign.contents.filter(is_current=True).order_by("language"))
     steps = list(campaign.steps.order_by("id"))
-    local = campaign.deadline.astimezone(PARIS)
+    local = campaign.deadline.astimezone(ZoneInfo(campaign.time_zone))
     data = {
         "name": campaign.name,
         "deadline_0": local.strftime("%Y-%m-%d"),
@@ -295,3 +296,40 @@ def test_it_proposes_monday_to_friday_on_a_new_campaign(admin_client):
     for day in range(5):
         assert f'value="{day}" id="id_window_weekdays_{day}" checked' in page
     assert 'value="5" id="id_window_weekdays_5" checked' not in page
+
+
+def test_it_reads_and_shows_times_in_the_campaigns_time_zone(client, dpo):
+    """17:00 typed for a New York campaign is 17:00 in New York, not in the
+    server's zone, and the change page shows 17:00 again."""
+    new_york = ZoneInfo("America/New_York")
+    client.force_login(dpo)
+    response = client.post(
+        reverse("admin:notifications_campaign_add"),
+        {
+            "name": "US staff",
+            "deadline_0": "2030-11-15",
+            "deadline_1": "17:00",
+            "time_zone": "America/New_York",
+            "template": "linkedin-ai-optout",
+            "window_start": "09:00",
+            "window_end": "17:00",
+            "window_weekdays": ["0", "1", "2", "3", "4"],
+            "answer_choices": "[]",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    campaign = Campaign.objects.get(name="US staff")
+    assert campaign.deadline == datetime(2030, 11, 15, 17, 0, tzinfo=new_york)
+
+    data = _change_data(campaign)
+    data["deadline_0"], data["deadline_1"] = "2030-11-15", "17:00"
+    data["steps-0-offset_days"] = ""
+    data["steps-0-at_0"], data["steps-0-at_1"] = "2030-11-01", "10:30"
+    response = client.post(change_url(campaign), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    step = campaign.steps.order_by("id").first()
+    assert step.at == datetime(2030, 11, 1, 10, 30, tzinfo=new_york)
+
+    page = client.get(change_url(campaign)).content.decode()
+    assert 'name="deadline_1" value="17:00' in page
+    assert 'name="steps-0-at_1" value="10:30' in page
