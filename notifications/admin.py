@@ -42,6 +42,7 @@ from notifications.models import (
     Delivery,
     Recipient,
     Step,
+    StepStatus,
     default_time_zone,
     default_weekdays,
 )
@@ -251,9 +252,31 @@ class StepInlineForm(forms.ModelForm):
         return data
 
 
+class StepInlineFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        for form in self.forms:
+            step = form.instance
+            if not step.pk or step.status == StepStatus.PENDING:
+                continue
+            # A step that went out (or was missed or skipped) is the record
+            # of who was sent what: it stays as it is.
+            if form in self.deleted_forms:
+                raise ValidationError(
+                    _("A step that is no longer pending cannot be deleted: %(step)s.")
+                    % {"step": step}
+                )
+            if form.has_changed():
+                raise ValidationError(
+                    _("A step that is no longer pending cannot be changed: %(step)s.")
+                    % {"step": step}
+                )
+
+
 class StepInline(admin.TabularInline):
     model = Step
     form = StepInlineForm
+    formset = StepInlineFormSet
     extra = 0
     fields = ["kind", "offset_days", "at", "due_at", "status", "status_reason"]
     readonly_fields = ["due_at", "status", "status_reason"]
@@ -279,6 +302,13 @@ class CampaignAdmin(admin.ModelAdmin):
 
     class Media:
         js = ["notifications/audience-count.js"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Once launched, a campaign's recipients, deliveries and
+        # acknowledgements are the evidence: cancel it instead; retention
+        # (purge_expired) anonymises it in time.
+        draft = obj is None or obj.status == CampaignStatus.DRAFT
+        return draft and super().has_delete_permission(request, obj)
 
     def get_fieldsets(self, request: HttpRequest, obj: Campaign | None = None):
         main = ["name", "deadline", "time_zone"]

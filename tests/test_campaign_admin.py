@@ -333,3 +333,46 @@ def test_it_reads_and_shows_times_in_the_campaigns_time_zone(client, dpo):
     page = client.get(change_url(campaign)).content.decode()
     assert 'name="deadline_1" value="17:00' in page
     assert 'name="steps-0-at_1" value="10:30' in page
+
+
+def test_it_keeps_launched_campaigns_and_their_past_steps(client, dpo, campaign):
+    """Once launched, a campaign and the steps that went out are evidence:
+    neither can be deleted, and a past step cannot be rewritten."""
+    from notifications.models import StepStatus
+
+    EmployeeFactory()
+    client.force_login(dpo)
+    client.post(lifecycle_url(campaign, "launch"))
+    campaign.refresh_from_db()
+    delete = reverse("admin:notifications_campaign_delete", args=[campaign.pk])
+    assert client.get(delete).status_code == 403
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+
+    done = campaign.steps.order_by("id").first()
+    campaign.steps.filter(pk=done.pk).update(status=StepStatus.DONE)
+    data = _change_data(campaign)
+    data["steps-0-DELETE"] = "on"
+    response = client.post(change_url(campaign), data)
+    assert response.status_code == 200
+    assert "cannot be deleted" in response.content.decode()
+
+    data = _change_data(campaign)
+    data["steps-0-offset_days"] = str(done.offset_days + 1)
+    response = client.post(change_url(campaign), data)
+    assert response.status_code == 200
+    assert "cannot be changed" in response.content.decode()
+
+    # A pending step (a future reminder) may still be dropped.
+    data = _change_data(campaign)
+    data["steps-1-DELETE"] = "on"
+    assert client.post(change_url(campaign), data).status_code == 302
+    assert Campaign.objects.filter(pk=campaign.pk).exists()
+    assert campaign.steps.filter(pk=done.pk).exists()
+    assert campaign.steps.count() == 3
+
+
+def test_it_deletes_a_draft_campaign(client, dpo, campaign):
+    client.force_login(dpo)
+    delete = reverse("admin:notifications_campaign_delete", args=[campaign.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 302
+    assert not Campaign.objects.filter(pk=campaign.pk).exists()
