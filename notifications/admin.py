@@ -189,6 +189,12 @@ class CampaignForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
+        launched = self.instance.pk and self.instance.status != CampaignStatus.DRAFT
+        if launched and "dpo_contact" in data and not data["dpo_contact"].strip():
+            self.add_error(
+                "dpo_contact",
+                _("Every message and page shows the DPO contact: it cannot be empty."),
+            )
         start, end = data.get("window_start"), data.get("window_end")
         if data.get("window_enabled") and start and end and start >= end:
             self.add_error(

@@ -138,7 +138,10 @@ class Campaign(models.Model):
         max_length=254,
         blank=True,
         default="",
-        help_text=_("Shown in every message, e.g. dpo@example.com."),
+        help_text=_(
+            "Shown in every message and page, e.g. dpo@example.com. Empty at "
+            "launch: the reply-to address, else the sender, is used."
+        ),
     )
 
     # Send window, in the campaign's time zone.

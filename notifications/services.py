@@ -388,6 +388,11 @@ def campaign_launch(
     problems = campaign_launch_problems(campaign=campaign, now=now)
     if problems:
         raise CampaignError(problems)
+    # Every message and page shows whom to ask: with no DPO contact given,
+    # the address replies go to (else the sender) becomes it at launch.
+    contact = campaign.dpo_contact or (
+        campaign.reply_to or campaign.from_email or settings.DEFAULT_FROM_EMAIL
+    )
     with transaction.atomic():
         if not _transition(
             campaign,
@@ -395,6 +400,7 @@ def campaign_launch(
             to=CampaignStatus.SCHEDULED,
             audit=(AuditAction.CAMPAIGN_LAUNCH, user),
             launched_at=now,
+            dpo_contact=contact,
         ):
             raise CampaignError(
                 [

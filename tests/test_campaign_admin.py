@@ -162,6 +162,9 @@ def _change_data(campaign: Campaign, **content_overrides: str) -> dict:
         "deadline_0": local.strftime("%Y-%m-%d"),
         "deadline_1": local.strftime("%H:%M"),
         "time_zone": campaign.time_zone,
+        "from_email": campaign.from_email,
+        "reply_to": campaign.reply_to,
+        "dpo_contact": campaign.dpo_contact,
         "window_enabled": "on",
         "window_start": "09:00",
         "window_end": "17:00",
@@ -376,3 +379,19 @@ def test_it_deletes_a_draft_campaign(client, dpo, campaign):
     delete = reverse("admin:notifications_campaign_delete", args=[campaign.pk])
     assert client.post(delete, {"post": "yes"}).status_code == 302
     assert not Campaign.objects.filter(pk=campaign.pk).exists()
+
+
+def test_it_refuses_to_blank_the_contact_of_a_launched_campaign(client, dpo, campaign):
+    EmployeeFactory()
+    client.force_login(dpo)
+    client.post(lifecycle_url(campaign, "launch"))
+    campaign.refresh_from_db()
+    data = _change_data(campaign)
+    data["dpo_contact"] = " "
+
+    response = client.post(change_url(campaign), data)
+
+    assert response.status_code == 200
+    assert "it cannot be empty" in response.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.dpo_contact

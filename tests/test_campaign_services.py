@@ -86,6 +86,38 @@ def test_it_launches_enrols_and_plans():
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (
+            {"dpo_contact": "privacy@corp.example", "reply_to": "hr@corp.example"},
+            "privacy@corp.example",
+        ),
+        (
+            {"reply_to": "hr@corp.example", "from_email": "news@corp.example"},
+            "hr@corp.example",
+        ),
+        ({"from_email": "news@corp.example"}, "news@corp.example"),
+        ({}, "dpo@example.com"),  # DEFAULT_FROM_EMAIL
+    ],
+)
+def test_every_message_names_a_contact_even_when_none_was_given(
+    settings, given, expected
+):
+    settings.DEFAULT_FROM_EMAIL = "dpo@example.com"
+    employee = EmployeeFactory(language="en")
+    campaign = campaign_make(**given)
+    launch(campaign)
+    campaign.refresh_from_db()
+    message = services.message_for_employee(
+        step=campaign.steps.get(kind=StepKind.FIRST), employee=employee, now=NOW
+    )
+
+    assert campaign.dpo_contact == expected
+    assert f"Questions: {expected}" in message.body_text
+
+
+@pytest.mark.django_db
 def test_it_gives_each_recipient_a_personal_token_stored_hashed():
     EmployeeFactory.create_batch(3)
     campaign = campaign_make()
