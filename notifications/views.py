@@ -89,6 +89,17 @@ def ack(request: HttpRequest, token: str) -> HttpResponse:
         return _private(page, language)
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
+def bad_link(request: HttpRequest) -> HttpResponse:
+    """Any other path under /a/: an extra segment, an encoded slash (which
+    the server decodes into one), no token. The same page, headers and
+    failure count as an unknown token, so a mangled link tells nothing more
+    than a wrong one and costs a guesser the same."""
+    if throttle.throttled(request):
+        return _too_many(request)
+    return _not_found(request)
+
+
 def _ack_page(
     request: HttpRequest,
     recipient: Recipient,
