@@ -1,7 +1,10 @@
 """Mangled links: every path under /a/ that is not a well-formed link gets
-the unknown token's page and counts as a failure."""
+the unknown token's page and counts as a failure; the rest of the site has
+its own friendly 404."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from django.core.cache import cache
@@ -120,3 +123,36 @@ def test_mangled_links_count_toward_the_limit_on_every_request(token):
     assert client.get(f"/a/{token}/x/").status_code == 404
     assert client.get(f"/a/{token}/").status_code == 200
     assert client.get(f"/a/{token}/x/").status_code == 429
+
+
+@pytest.mark.parametrize(
+    "language, title, text",
+    [
+        ("en", "Page not found", "This address does not match any page."),
+        ("fr", "Page non trouvée", "Cette adresse ne correspond à aucune page."),
+    ],
+)
+@pytest.mark.parametrize("path", ["/nothing/", "/verify/x/", "/admin-x/", "/static/x"])
+def test_the_rest_of_the_site_has_a_friendly_404_in_the_visitors_language(
+    path, language, title, text
+):
+    response = Client(HTTP_ACCEPT_LANGUAGE=language).get(path)
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert f'<html lang="{language}">' in page
+    assert f"<h1>{title}</h1>" in page
+    assert text in page
+    assert "Not Found" not in page  # not Django's bare page
+    assert path not in page  # the address is not echoed back
+
+
+def test_the_sites_404_names_no_campaign_and_loads_nothing_from_elsewhere(db):
+    launched(name="Secret Merger")
+    page = Client().get("/nothing/").content.decode()
+    assert "Secret Merger" not in page
+    assert "campaign" not in page.lower()
+    assert "<script" not in page
+    for tag, url in re.findall(
+        r'<(link|img|iframe|source)[^>]+(?:href|src)="([^"]+)"', page
+    ):
+        assert url.startswith("/"), (tag, url)
