@@ -172,9 +172,24 @@ def recipient_by_token(token: str) -> Recipient | None:
     return recipient
 
 
+_EXPIRING = (
+    CampaignStatus.SCHEDULED,
+    CampaignStatus.RUNNING,
+    CampaignStatus.PAUSED,
+    CampaignStatus.FINISHED,
+)
+
+
 def link_expires_at(campaign: Campaign) -> datetime | None:
-    """When a finished campaign's links stop working (None: not finished)."""
-    if campaign.status != CampaignStatus.FINISHED:
+    """When a launched campaign's links stop working (None: draft, cancelled).
+
+    ACK_LINK_DAYS_AFTER_FINISH days after the campaign finished. Nothing is
+    sent after the deadline, so a campaign has ended by then at the latest
+    whatever its status says: one the dispatcher has not marked finished
+    (paused and never resumed, the dispatcher stopped) counts from its
+    deadline, and its links cannot stay open for good.
+    """
+    if campaign.status not in _EXPIRING:
         return None
     end = max(campaign.finished_at or campaign.deadline, campaign.deadline)
     return end + timedelta(days=settings.ACK_LINK_DAYS_AFTER_FINISH)

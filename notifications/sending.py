@@ -49,7 +49,7 @@ from django.core.mail.message import forbid_multi_line_headers
 from django.core.mail.utils import DNS_NAME
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
-from django.db.models import F, Q
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.translation import gettext as _
@@ -77,6 +77,7 @@ logger = logging.getLogger(__name__)
 Enqueue = Callable[[list[int]], object]
 
 _OPEN_STEP = (StepStatus.PENDING, StepStatus.DUE)
+_LAUNCHED = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
 _AUDIENCE_KINDS = (StepKind.FIRST, StepKind.REMINDER, StepKind.LAST_CALL)
 _INSERT_BATCH = 2000
 _UPDATE_BATCH = 2000
@@ -483,20 +484,72 @@ def _chunks(rows: Sequence[tuple[int, int]], size: int) -> list[list[int]]:
     return chunks
 
 
-def campaigns_finish(*, now: datetime) -> int:
-    """Mark steps whose rows all have an outcome done, then campaigns finished."""
+def steps_miss_after_deadline(*, now: datetime) -> int:
+    """Open steps of launched campaigns past their deadline: missed.
+
+    The dispatcher reports a due step of a scheduled or running campaign
+    missed when it comes to it; a paused campaign's steps never come to it.
+    Past the deadline none of them can go out, whatever the state.
+    """
+    return Step.objects.filter(
+        status__in=_OPEN_STEP,
+        campaign__status__in=_LAUNCHED,
+        campaign__deadline__lte=now,
+    ).update(
+        status=StepStatus.MISSED,
+        status_reason=_("The deadline passed before it could go out."),
+    )
+
+
+def campaigns_finish(*, now: datetime, report: TickReport | None = None) -> int:
+    """Mark steps whose rows all have an outcome done, then campaigns finished.
+
+    A running campaign finishes once no step is left to send and none of its
+    rows is queued or in a worker's hands. Past its deadline nothing can go
+    out any more, so any launched campaign (scheduled with its first step
+    missed, paused and never resumed, resumed too late) ends the same way
+    once its last rows have an outcome: its open steps are reported missed
+    and it finishes, which starts its links' expiry clock
+    (acknowledging.link_expires_at) instead of leaving it scheduled or
+    paused, its links open, for good.
+
+    Every finish is recorded alike: status, ``finished_at`` and
+    ``updated_at``, no audit entry (the dispatcher's doing, nobody's
+    decision; the tick's report counts it). ``finished_at`` is never later
+    than the deadline: a campaign noticed late (paused for months, the
+    dispatcher stopped) ended there, and its links and its retention period
+    count from then.
+
+    A fixed number of statements, whatever the number of campaigns or people.
+    """
     busy = Delivery.objects.filter(
         status__in=(DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
     )
     Step.objects.filter(status=StepStatus.DONE, done_at__isnull=True).exclude(
         pk__in=busy.values("step_id")
     ).update(done_at=now)
-    finished = 0
-    candidates = Campaign.objects.filter(status=CampaignStatus.RUNNING).exclude(
-        pk__in=busy.values("step__campaign_id")
+    missed = steps_miss_after_deadline(now=now)
+    if report is not None:
+        report.steps_missed += missed
+    open_steps = Step.objects.filter(status__in=(*_OPEN_STEP, StepStatus.DISPATCHING))
+    finished = (
+        Campaign.objects.filter(
+            Q(status=CampaignStatus.RUNNING)
+            | Q(status__in=_LAUNCHED, deadline__lte=now)
+        )
+        .exclude(pk__in=open_steps.values("campaign_id"))
+        .exclude(pk__in=busy.values("step__campaign_id"))
+        .update(
+            status=CampaignStatus.FINISHED,
+            finished_at=Case(
+                When(deadline__lt=now, then=F("deadline")),
+                default=Value(now, output_field=DateTimeField()),
+            ),
+            updated_at=now,
+        )
     )
-    for campaign in candidates:
-        finished += services.campaign_finish_if_done(campaign=campaign, now=now)
+    if finished:
+        logger.info("campaigns finished: %s", finished)
     return finished
 
 
@@ -509,7 +562,7 @@ def dispatch_tick(*, enqueue: Enqueue, now: datetime | None = None) -> TickRepor
     report.released = deliveries_sweep(now=now, k=k)
     report.expired = deliveries_expire(now=now)
     report.enqueued, report.chunks = deliveries_enqueue(enqueue=enqueue, now=now, k=k)
-    report.campaigns_finished = campaigns_finish(now=now)
+    report.campaigns_finished = campaigns_finish(now=now, report=report)
     return report
 
 

@@ -25,9 +25,10 @@ from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from audit.models import AuditEntry
 from employees.models import EmailStatus, Employee
+from notifications import acknowledging, sending, services
 from notifications import content as content_mod
-from notifications import sending, services
 from notifications.models import (
     Campaign,
     CampaignStatus,
@@ -593,3 +594,133 @@ def test_it_sends_due_messages_synchronously_from_the_command(capsys):
     out = capsys.readouterr().out
     assert "deliveries_created: 2" in out and "sent: 2" in out
     assert len(mail.outbox) == 2
+
+
+# --- Finishing ---------------------------------------------------------------------
+
+
+def _link_state(campaign, now):
+    campaign.refresh_from_db()
+    return acknowledging.link_state(campaign, now=now)
+
+
+def _open_steps(campaign):
+    return campaign.steps.filter(status__in=(StepStatus.PENDING, StepStatus.DUE))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_finishes_a_campaign_paused_past_its_deadline_and_its_links_expire(
+    settings,
+):
+    settings.ACK_LINK_DAYS_AFTER_FINISH = 30
+    campaign = launched(2)
+    _, chunks = tick()  # the first message is queued, then the DPO pauses
+    services.campaign_pause(campaign=campaign)
+    audited = AuditEntry.objects.count()
+    before, _ = tick(now=campaign.deadline - timedelta(minutes=1))
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.PAUSED  # may still be resumed
+    assert before.campaigns_finished == 0
+    after = campaign.deadline + timedelta(minutes=1)
+    report, more = tick(now=after)
+    send_all(chunks + more)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.FINISHED
+    assert campaign.finished_at == campaign.deadline  # it ended there
+    assert report.campaigns_finished == 1
+    assert report.steps_missed == 3  # the reminder, the digest, the last call
+    assert not _open_steps(campaign).exists()
+    assert set(
+        campaign.steps.exclude(kind=StepKind.FIRST).values_list("status_reason")
+    ) == {("The deadline passed before it could go out.",)}
+    assert mail.outbox == []  # nothing is ever sent after the deadline
+    assert set(Delivery.objects.values_list("status", flat=True)) == {
+        DeliveryStatus.SKIPPED
+    }
+    assert AuditEntry.objects.count() == audited  # as any finish: no entry
+    assert _link_state(campaign, after) == "open"
+    assert _link_state(campaign, campaign.deadline + timedelta(days=31)) == "expired"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_finishes_a_campaign_noticed_long_after_its_deadline(settings):
+    settings.ACK_LINK_DAYS_AFTER_FINISH = 30
+    campaign = launched(1)
+    services.campaign_pause(campaign=campaign)
+    later = campaign.deadline + timedelta(days=200)
+    assert _link_state(campaign, later) == "expired"  # even before the tick
+    report, _ = tick(now=later)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.FINISHED
+    assert report.steps_missed == 4 and report.campaigns_finished == 1
+    # Its links and its retention count from the deadline, not from the day
+    # the dispatcher noticed: they do not come back to life.
+    assert campaign.finished_at == campaign.deadline
+    assert _link_state(campaign, later) == "expired"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_finishes_a_campaign_resumed_after_its_deadline():
+    campaign = launched(2)
+    services.campaign_pause(campaign=campaign)
+    after = campaign.deadline + timedelta(minutes=1)
+    assert services.campaign_resume(campaign=campaign)  # resuming checks no time
+    assert campaign.status == CampaignStatus.SCHEDULED  # nothing went out
+    report, chunks = tick(now=after)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.FINISHED
+    assert report.campaigns_finished == 1 and chunks == []
+    assert step_of(campaign, StepKind.FIRST).status == StepStatus.MISSED
+    assert not _open_steps(campaign).exists()  # the others missed or superseded
+    again, _ = tick(now=after + timedelta(days=1))
+    assert again.campaigns_finished == 0 and mail.outbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_finishes_a_scheduled_campaign_whose_every_step_was_missed():
+    campaign = launched(2, deadline_days=1)
+    report, _ = tick(now=campaign.deadline + timedelta(minutes=1))
+    campaign.refresh_from_db()
+    assert report.steps_missed >= 1
+    assert step_of(campaign, StepKind.FIRST).status == StepStatus.MISSED
+    assert not _open_steps(campaign).exists()
+    assert campaign.status == CampaignStatus.FINISHED
+    assert campaign.finished_at == campaign.deadline
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_keeps_a_campaign_open_until_its_last_rows_have_an_outcome(settings):
+    settings.SEND_CLAIM_TIMEOUT = 60
+    campaign = launched(2)
+    _, chunks = tick()
+    # A worker takes the rows just before the deadline, then dies.
+    assert sending.deliveries_claim(chunks[0], now=campaign.deadline)
+    services.campaign_pause(campaign=campaign)
+    after = campaign.deadline + timedelta(minutes=1)
+    report, _ = tick(now=after)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.PAUSED  # its rows are "sending"
+    assert report.campaigns_finished == 0
+    report, _ = tick(now=after + timedelta(minutes=2))  # swept, then expired
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.FINISHED
+    assert set(Delivery.objects.values_list("status", flat=True)) == {
+        DeliveryStatus.SKIPPED
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_finishes_stuck_campaigns_in_as_many_queries_however_many():
+    def finish_queries(campaigns, people):
+        Campaign.objects.all().delete()
+        Employee.objects.all().delete()
+        made = [launched(people) for _ in range(campaigns)]
+        for campaign in made:
+            services.campaign_pause(campaign=campaign)
+        after = max(c.deadline for c in made) + timedelta(minutes=1)
+        with CaptureQueriesContext(connection) as ctx:
+            report, _ = tick(now=after)
+        assert report.campaigns_finished == campaigns
+        return len(ctx)
+
+    assert finish_queries(1, 2) == finish_queries(4, 30)
