@@ -100,6 +100,10 @@ def audience_choices() -> dict[str, list[str]]:
     }
 
 
+# Steps that may still go out: their audience is an estimate.
+_STEP_OPEN = (StepStatus.PENDING, StepStatus.DUE)
+
+
 def _step_targeted_estimate(step: Step, campaign: Campaign) -> int:
     """How many a step not dispatched yet would reach today."""
     recipients = Recipient.objects.filter(campaign=campaign, employee__is_active=True)
@@ -120,7 +124,8 @@ def campaign_status(campaign: Campaign) -> dict:
     """The figures of `campaign_status --json` and the admin's summary.
 
     Per step, ``targeted`` is the number of Delivery rows once the step was
-    dispatched, and today's estimate before.
+    dispatched, and today's estimate while it may still go. A step that will
+    never go (missed, skipped) targeted nobody: 0, as on the dashboard.
     """
     rows = (
         Delivery.objects.filter(step__campaign=campaign)
@@ -147,7 +152,9 @@ def campaign_status(campaign: Campaign) -> dict:
                 "kind": step.kind,
                 "status": step.status,
                 "due": step.due_at.astimezone(tz).isoformat() if step.due_at else None,
-                "targeted": total or _step_targeted_estimate(step, campaign),
+                "targeted": total
+                if total or step.status not in _STEP_OPEN
+                else _step_targeted_estimate(step, campaign),
                 **figures,
             }
         )

@@ -7,7 +7,16 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from notifications.models import Campaign, CampaignStatus, Delivery, DeliveryStatus
+from notifications import services
+from notifications.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    Step,
+    StepStatus,
+)
+from notifications.selectors import campaign_dashboard
 from tests.campaign_factories import PARIS, EmployeeFactory
 
 
@@ -174,3 +183,31 @@ def test_it_refuses_to_launch_from_the_shell_when_two_dpos_must_approve(settings
             stdout=StringIO(),
         )
     assert not Campaign.objects.filter(name="Four eyes").exists()
+
+
+@pytest.mark.django_db
+def test_it_reports_nobody_targeted_by_a_step_that_never_went_out(future_deadline):
+    EmployeeFactory.create_batch(2)
+    campaign_id = run(
+        "create_campaign",
+        "Missed",
+        "--deadline",
+        future_deadline,
+        "--template",
+        "linkedin-ai-optout",
+        "--launch",
+    ).split()[-1]
+    campaign = Campaign.objects.get(pk=campaign_id)
+    first = campaign.steps.get(kind="first")
+    Step.objects.filter(pk=first.pk).update(status=StepStatus.MISSED)
+    services.campaign_cancel(campaign=campaign)  # the others: skipped
+    status = json.loads(run("campaign_status", "Missed", "--json"))
+    steps = {s["kind"]: s for s in status["steps"]}
+    assert steps["first"]["status"] == "missed"
+    assert {s["status"] for k, s in steps.items() if k != "first"} == {"skipped"}
+    assert {s["kind"]: s["targeted"] for s in status["steps"]} == dict.fromkeys(
+        steps, 0
+    )
+    dashboard = campaign_dashboard(campaign)  # the dashboard says the same
+    assert {s.kind: s.targeted for s in dashboard.steps} == dict.fromkeys(steps, 0)
+    assert status["audience"] == 2  # the campaign's own figures stay
