@@ -625,11 +625,15 @@ class CampaignAdmin(admin.ModelAdmin):
         return response
 
     def letters_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        # Each letter is in its reader's language (the template switches to
+        # it), the page around them in the admin's.
+        from notifications.selectors import campaign_letters
+
         campaign = self._links_campaign(request, pk)
         pending = request.GET.get("pending") == "1"
         letters = [
-            {"row": row, "qr": qr_svg(row.link)}
-            for row in campaign_links(campaign, pending=pending)
+            {"row": letter.row, "title": letter.title, "qr": qr_svg(letter.row.link)}
+            for letter in campaign_letters(campaign, pending=pending)
         ]
         context = {"campaign": campaign, "letters": letters, "pending": pending}
         response = TemplateResponse(

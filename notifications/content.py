@@ -73,12 +73,37 @@ def _field_errors(text: str) -> list[str]:
         )
     if _TEMPLATE_TAG_RE.search(text):
         errors.append(_("Template tags ({% … %}, {# … #}) are not allowed."))
+    leftover = _PLACEHOLDER_RE.sub("", text)
+    if "{{" in leftover or "}}" in leftover:
+        # e.g. "{{ first_name }," would otherwise be sent as typed.
+        errors.append(
+            _(
+                "A placeholder is not closed: write it with two braces on each "
+                "side, e.g. {{ first_name }}."
+            )
+        )
     return errors
+
+
+# The bodies a person reads the message in: each must carry their link.
+_LINK_REQUIRED = ("body_text", "body_html")
 
 
 def content_errors(fields: dict[str, str]) -> dict[str, list[str]]:
     """Errors per field of one language's content; empty when valid."""
     errors = {name: _field_errors(fields.get(name) or "") for name in CONTENT_FIELDS}
+    for name in _LINK_REQUIRED:
+        text = fields.get(name) or ""
+        if name == "body_html" and not text.strip():
+            continue  # generated from the text, link included
+        used = {_placeholder_name(m) for m in _PLACEHOLDER_RE.findall(text)}
+        if "ack_url" not in used:
+            errors[name].append(
+                _(
+                    "The message must contain the personal link {{ ack_url }}: "
+                    "without it, nobody can acknowledge."
+                )
+            )
     return {name: found for name, found in errors.items() if found}
 
 

@@ -16,7 +16,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from employees.models import EmailStatus, Employee
-from notifications.content import ack_url
+from notifications.content import ack_url, placeholder_values, substitute
 from notifications.models import (
     Campaign,
     CampaignStatus,
@@ -198,6 +198,16 @@ class LinkRow:
     last_name: str
     department: str
     link: str
+    # The language of the person's messages (message_language): what a
+    # printed letter is written in.
+    language: str
+
+
+def message_language(language: str, available: Iterable[str]) -> str:
+    """The language someone's messages are in: their own when the campaign
+    has content in it, else the default language (the rule of
+    content.content_current, by which every e-mail is chosen)."""
+    return language if language in available else settings.LANGUAGE_CODE
 
 
 LINKS_AVAILABLE = (
@@ -214,6 +224,9 @@ def campaign_links(campaign: Campaign, *, pending: bool = False) -> Iterator[Lin
     ``pending``: only those who have not acknowledged. The clear token is
     derived from the stored seed (tokens.py), the same as in every message.
     """
+    available = set(
+        campaign.contents.filter(is_current=True).values_list("language", flat=True)
+    )
     recipients = Recipient.objects.filter(campaign=campaign, employee__is_active=True)
     if pending:
         recipients = recipients.filter(acknowledged_at__isnull=True)
@@ -223,15 +236,55 @@ def campaign_links(campaign: Campaign, *, pending: bool = False) -> Iterator[Lin
         "last_name",
         "employee__department",
         "token_seed",
+        "language",
     )
-    for email, first_name, last_name, department, seed in rows.iterator(2000):
+    for email, first_name, last_name, department, seed, language in rows.iterator(2000):
         yield LinkRow(
             email,
             first_name,
             last_name,
             department,
             ack_url(token_from_seed(seed)),
+            message_language(language, available),
         )
+
+
+@dataclass(frozen=True)
+class Letter:
+    row: LinkRow
+    # The subject of the person's messages filled in for them, in the
+    # letter's language (the title of their personal page).
+    title: str
+
+
+def campaign_letters(
+    campaign: Campaign, *, pending: bool = False, now: datetime | None = None
+) -> Iterator[Letter]:
+    """campaign_links with the title of each person's printed letter."""
+    now = now or timezone.now()
+    contents = {c.language: c for c in campaign.contents.filter(is_current=True)}
+    shared: dict[str, dict[str, str]] = {}
+    for row in campaign_links(campaign, pending=pending):
+        content = contents.get(row.language)
+        if content is None:  # no text in their language nor the default one
+            yield Letter(row, campaign.name)
+            continue
+        if row.language not in shared:
+            shared[row.language] = placeholder_values(
+                campaign=campaign,
+                language=row.language,
+                first_name="",
+                last_name="",
+                token="",
+                now=now,
+            )
+        values = {
+            **shared[row.language],
+            "first_name": row.first_name,
+            "last_name": row.last_name,
+            "ack_url": row.link,
+        }
+        yield Letter(row, substitute(content.subject, values))
 
 
 # --- Dashboard ---------------------------------------------------------------

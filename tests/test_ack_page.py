@@ -438,10 +438,10 @@ def test_it_shows_each_person_their_own_name_link_and_form_token(client):
 
 def test_it_shows_a_change_to_the_campaign_with_the_next_request(client):
     campaign, [recipient] = launched(language="en")
-    assert "Questions: dpo@" not in _text(client.get(link(recipient)))
-    campaign.dpo_contact = "dpo@example.com"
+    assert "Questions: privacy@" not in _text(client.get(link(recipient)))
+    campaign.dpo_contact = "privacy@corp.example"
     campaign.save()
-    assert "Questions: dpo@example.com" in _text(client.get(link(recipient)))
+    assert "Questions: privacy@corp.example" in _text(client.get(link(recipient)))
     campaign.deadline = timezone.now() + timedelta(days=3, hours=1)
     campaign.save()
     assert re.search(r"\((3|4) days left\)", _text(client.get(link(recipient))))

@@ -11,12 +11,14 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from notifications import services
 from notifications.models import Recipient
+from notifications.selectors import campaign_links
 from tests.ack_helpers import confirmed_post, launched, link
 from tests.campaign_factories import EmployeeFactory, campaign_make
 from tests.factories import hr_admin_make
@@ -109,3 +111,53 @@ def test_the_admin_offers_links_once_launched(admin_client):
     assert admin_client.get(csv_url).status_code == 404
     services.campaign_launch(campaign=draft)
     assert csv_url in admin_client.get(change).content.decode()
+
+
+def _letters(page: str) -> dict[str, str]:
+    """Each letter's HTML by the first name printed on it."""
+    found = {}
+    for letter in page.split('<section class="letter"')[1:]:
+        name = letter.split("<strong>", 1)[1].split(" ", 1)[0]
+        found[name] = letter.split("</section>", 1)[0]
+    return found
+
+
+def test_each_letter_is_in_its_readers_language_the_page_in_the_admins(
+    admin_client, settings
+):
+    settings.LANGUAGE_CODE = "fr"  # the default language, as shipped
+    campaign, _ = launched(first_name="Alice", language="fr")
+    EmployeeFactory(first_name="Bob", language="en")
+    services.campaign_enrol_new(campaign)
+    url = reverse("admin:notifications_campaign_letters", args=[campaign.pk])
+    page = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "2 courriers. Imprimez cette page" in page  # the admin's language
+    letters = _letters(page)
+    subjects = {
+        c.language: c.subject for c in campaign.contents.filter(is_current=True)
+    }
+    assert ' lang="en"' in letters["Bob"]
+    assert "Please read the information on your personal page" in letters["Bob"]
+    assert "This page is personal" in letters["Bob"]
+    assert "Veuillez lire" not in letters["Bob"]
+    assert f"<h1>{escape(subjects['en'])}</h1>" in letters["Bob"]
+    assert ' lang="fr"' in letters["Alice"]
+    assert "Veuillez lire l" in letters["Alice"]
+    assert f"<h1>{escape(subjects['fr'])}</h1>" in letters["Alice"]
+
+
+def test_a_letter_falls_back_to_the_default_language_as_the_messages_do(
+    admin_client,
+):
+    # The English text removed: Bob (en) then reads the French messages,
+    # so his letter is French too, whatever language the admin reads.
+    campaign, _ = launched(first_name="Bob", language="en")
+    campaign.contents.filter(language="en").delete()
+    with override_settings(LANGUAGE_CODE="fr"):
+        [row] = campaign_links(campaign)
+        assert row.language == "fr"
+        url = reverse("admin:notifications_campaign_letters", args=[campaign.pk])
+        page = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "1 letter. Print this page" in page
+    letter = _letters(page)["Bob"]
+    assert ' lang="fr"' in letter and "Veuillez lire l" in letter

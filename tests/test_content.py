@@ -29,6 +29,29 @@ def test_it_rejects_an_unknown_placeholder_naming_it():
     assert "{{ first_name }}" in message  # lists what is allowed
 
 
+@pytest.mark.parametrize(
+    "typo",
+    ["Bonjour {{ first_name },", "Bonjour { first_name }},", "Bonjour {{first_name"],
+)
+def test_it_rejects_a_placeholder_left_open(typo):
+    """Sent as typed otherwise: the person would read the braces."""
+    errors = content.content_errors({**FIELDS, "subject": typo})
+    assert list(errors) == ["subject"]
+    assert "not closed" in errors["subject"][0]
+
+
+def test_it_requires_the_personal_link_in_each_body():
+    without_link = {**FIELDS, "body_text": "Hello {{ first_name }}, see the intranet."}
+    errors = content.content_errors(without_link)
+    assert list(errors) == ["body_text"]
+    assert "{{ ack_url }}" in errors["body_text"][0]
+
+    html = {**FIELDS, "body_html": "<p>Hello {{ first_name }}</p>"}
+    assert list(content.content_errors(html)) == ["body_html"]
+    # No HTML written: it is generated from the text, link included.
+    assert content.content_errors({**FIELDS, "body_html": ""}) == {}
+
+
 def test_it_rejects_template_tags():
     errors = content.content_errors({**FIELDS, "page_text": "{% if x %}y{% endif %}"})
     assert list(errors) == ["page_text"]
