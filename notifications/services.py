@@ -526,21 +526,6 @@ def campaign_cancel(
     return True
 
 
-def campaign_finish_if_done(*, campaign: Campaign, now: datetime | None = None) -> bool:
-    """Running → finished once no step is left to send (dispatcher calls it)."""
-    open_steps = Q(status__in=(StepStatus.PENDING, StepStatus.DUE)) | Q(
-        status=StepStatus.DISPATCHING
-    )
-    if campaign.steps.filter(open_steps).exists():
-        return False
-    return _transition(
-        campaign,
-        allowed=(CampaignStatus.SCHEDULED, CampaignStatus.RUNNING),
-        to=CampaignStatus.FINISHED,
-        finished_at=_now(now),
-    )
-
-
 # --- Preview and test ------------------------------------------------------
 
 

@@ -279,17 +279,6 @@ def test_it_skips_queued_deliveries_when_cancelled():
 
 
 @pytest.mark.django_db
-def test_it_finishes_when_no_step_is_left():
-    EmployeeFactory()
-    campaign = campaign_make()
-    launch(campaign)
-    assert not services.campaign_finish_if_done(campaign=campaign)
-    campaign.steps.update(status=StepStatus.DONE)
-    assert services.campaign_finish_if_done(campaign=campaign)
-    assert campaign.status == CampaignStatus.FINISHED
-
-
-@pytest.mark.django_db
 def test_it_keeps_the_audience_filters_on_the_campaign():
     EmployeeFactory(country="FR")
     EmployeeFactory(country="BE")
