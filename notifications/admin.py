@@ -50,6 +50,7 @@ from notifications.selectors import (
     LINKS_AVAILABLE,
     audience_choices,
     audience_filter,
+    campaign_letters,
     campaign_links,
     campaign_status,
 )
@@ -627,8 +628,6 @@ class CampaignAdmin(admin.ModelAdmin):
     def letters_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         # Each letter is in its reader's language (the template switches to
         # it), the page around them in the admin's.
-        from notifications.selectors import campaign_letters
-
         campaign = self._links_campaign(request, pk)
         pending = request.GET.get("pending") == "1"
         letters = [
