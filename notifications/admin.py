@@ -684,8 +684,8 @@ def _available_actions(campaign: Campaign) -> list[tuple[str, str]]:
         actions.append(("launch", _("Launch")))
     if status in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
         actions.append(("pause", _("Pause")))
-    if status == CampaignStatus.PAUSED:
-        actions.append(("resume", _("Resume")))
+    if status == CampaignStatus.PAUSED and campaign.deadline > timezone.now():
+        actions.append(("resume", _("Resume")))  # none past the deadline
     if status not in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
         actions.append(("cancel", _("Cancel campaign")))
     return actions

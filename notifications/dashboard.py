@@ -171,7 +171,9 @@ def _actions(
                     % {"n": figures.outstanding},
                 )
             )
-    if status == CampaignStatus.PAUSED:
+    # Past the deadline nothing can go out: the dispatcher finishes the
+    # campaign instead, so there is nothing to resume.
+    if status == CampaignStatus.PAUSED and campaign.deadline > timezone.now():
         actions.append(
             Action(
                 "resume",

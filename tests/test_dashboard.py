@@ -282,6 +282,23 @@ def test_it_asks_before_pausing_then_pauses_and_logs_who(client, dpo, built):
     assert campaign.status == CampaignStatus.RUNNING
 
 
+def test_it_offers_no_resume_once_the_deadline_has_passed(client, dpo, built):
+    """Nothing can go out any more: the dispatcher finishes the campaign."""
+    campaign = built.campaign
+    client.post(_url("dashboard_action", campaign, "pause"))
+    assert "Resume" in _text(client.get(_url("dashboard", campaign)))
+    Campaign.objects.filter(pk=campaign.pk).update(
+        deadline=timezone.now() - timedelta(minutes=1)
+    )
+
+    page = _text(client.get(_url("dashboard", campaign)))
+    client.post(_url("dashboard_action", campaign, "resume"))
+
+    assert "Resume" not in page
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.PAUSED
+
+
 def test_it_cancels(client, dpo, built):
     client.post(_url("dashboard_action", built.campaign, "cancel"))
     built.campaign.refresh_from_db()
