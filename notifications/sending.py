@@ -32,6 +32,7 @@ import logging
 import random
 import smtplib
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -681,6 +682,33 @@ class SendReport:
     errors: list[str] = field(default_factory=list)
 
 
+class _Claim:
+    """Keeps a chunk's claim fresh while the chunk is slowly sent.
+
+    The sweeper puts back rows claimed longer ago than the claim timeout,
+    taking their worker for dead. EMAIL_RATE_LIMIT is shared by every worker,
+    so a chunk may take chunk * workers / rate seconds, which no timeout
+    fixed in advance can foresee (the number of workers is not known here):
+    a live worker held back that long would see its rows sent a second time
+    by another. So, every third of the timeout, it renews the claim of the
+    rows it has not sent yet. A chunk sent at full speed never renews.
+    """
+
+    def __init__(self) -> None:
+        self.every = knobs().claim_timeout / 3
+        self.at = time.monotonic()
+
+    def keep(self, outgoing: Sequence[_Outgoing], start: int = 0) -> None:
+        """Renew, if due, the claim of ``outgoing[start:]`` (not sent yet)."""
+        if time.monotonic() - self.at < self.every:
+            return
+        Delivery.objects.filter(
+            pk__in=[o.row.pk for o in outgoing[start:]],
+            status=DeliveryStatus.SENDING,
+        ).update(claimed_at=timezone.now())
+        self.at = time.monotonic()
+
+
 @dataclass
 class _Outgoing:
     row: Delivery
@@ -853,13 +881,18 @@ def deliveries_send(ids: Sequence[int], *, now: datetime | None = None) -> SendR
     for row in rows:
         row.step = steps[row.step_id]
         by_step[row.step_id].append(row)
+    claim = _Claim()
     for step_id, step_rows in by_step.items():
-        _send_step(steps[step_id], step_rows, now, report)
+        _send_step(steps[step_id], step_rows, now, report, claim)
     return report
 
 
 def _send_step(
-    step: Step, rows: list[Delivery], now: datetime, report: SendReport
+    step: Step,
+    rows: list[Delivery],
+    now: datetime,
+    report: SendReport,
+    claim: _Claim,
 ) -> None:
     skips: dict[str, list[Delivery]] = defaultdict(list)
     candidates = []
@@ -876,9 +909,9 @@ def _send_step(
     if not outgoing:
         return
     if _batching(knobs()) and len(outgoing) > 1:
-        _send_batch(step.campaign, outgoing, report)
+        _send_batch(step.campaign, outgoing, report, claim)
     else:
-        _send_each(step.campaign, outgoing, report)
+        _send_each(step.campaign, outgoing, report, claim)
 
 
 def _finish(rows: list[Delivery], status: str, reason: str, now: datetime) -> None:
@@ -1069,7 +1102,7 @@ def _email(campaign: Campaign, out: _Outgoing) -> EmailMultiAlternatives:
 
 
 def _send_each(
-    campaign: Campaign, outgoing: list[_Outgoing], report: SendReport
+    campaign: Campaign, outgoing: list[_Outgoing], report: SendReport, claim: _Claim
 ) -> None:
     """One message at a time on one reused connection (SMTP, or any backend)."""
     connection = get_connection()
@@ -1081,7 +1114,7 @@ def _send_each(
         return
     try:
         with cursor_prepared() as cursor:
-            _send_each_on(campaign, outgoing, report, connection, smtp, cursor)
+            _send_each_on(campaign, outgoing, report, connection, smtp, cursor, claim)
     finally:
         try:
             connection.close()
@@ -1096,6 +1129,7 @@ def _send_each_on(
     mail_connection: object,
     smtp: bool,
     cursor: CursorWrapper,
+    claim: _Claim,
 ) -> None:
     """The loop of _send_each, on its open mail connection and cursor."""
     for index, out in enumerate(outgoing):
@@ -1110,6 +1144,7 @@ def _send_each_on(
             report.skipped += len(rest)
             return
         ratelimit.acquire(1)
+        claim.keep(outgoing, index)
         raw = out.renderer.raw(out) if smtp and out.renderer else None
         try:
             if raw is not None:
@@ -1144,16 +1179,23 @@ def _on_error(rows: list[Delivery], exc: BaseException, report: SendReport) -> N
 
 
 def _send_batch(
-    campaign: Campaign, outgoing: list[_Outgoing], report: SendReport
+    campaign: Campaign, outgoing: list[_Outgoing], report: SendReport, claim: _Claim
 ) -> None:
     """One ESP API call for the chunk (anymail merge_data), up to the ESP's limit."""
     k = knobs()
     for start in range(0, len(outgoing), max(1, k.batch_size)):
-        _send_one_batch(campaign, outgoing[start : start + k.batch_size], k, report)
+        claim.keep(outgoing, start)
+        _send_one_batch(
+            campaign, outgoing[start : start + k.batch_size], k, report, claim
+        )
 
 
 def _send_one_batch(
-    campaign: Campaign, outgoing: list[_Outgoing], k: Knobs, report: SendReport
+    campaign: Campaign,
+    outgoing: list[_Outgoing],
+    k: Knobs,
+    report: SendReport,
+    claim: _Claim,
 ) -> None:
     by_address: dict[str, _Outgoing] = {}
     for out in outgoing:
@@ -1176,6 +1218,7 @@ def _send_one_batch(
         for o in batch
     }
     ratelimit.acquire(len(batch))
+    claim.keep(outgoing)
     try:
         get_connection(ignore_recipient_status=True).send_messages([email])
     except Exception as exc:
@@ -1183,7 +1226,7 @@ def _send_one_batch(
     else:
         _record_batch(batch, email, report)
     if duplicates:  # the same address twice in one call: send it separately
-        _send_each(campaign, duplicates, report)
+        _send_each(campaign, duplicates, report, claim)
 
 
 def _record_batch(

@@ -362,6 +362,34 @@ def test_it_requeues_rows_stuck_in_sending_and_fails_them_at_the_limit(settings)
     assert row.status == DeliveryStatus.FAILED and mail.outbox == []
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_held_back_by_the_rate_limit_keeps_its_claim(settings, monkeypatch):
+    """EMAIL_RATE_LIMIT is shared by all workers, so a chunk may take longer
+    than the claim timeout: the sweeper must not take its unsent rows for a
+    dead worker's (another worker would send them again)."""
+    import time
+
+    settings.SEND_CLAIM_TIMEOUT = 0.3
+    launched(6)
+    _, chunks = tick()
+    swept = []
+
+    def held_back(n: int) -> None:  # the shared limit's wait, and a tick meanwhile
+        time.sleep(0.15)
+        swept.append(sending.deliveries_sweep(now=timezone.now()))
+
+    monkeypatch.setattr(sending.ratelimit, "acquire", held_back)
+    report = sending.deliveries_send(chunks[0])
+
+    assert report.sent == 6 and sum(swept) == 0
+    # The outbox backend counts as delivered.
+    assert set(Delivery.objects.values_list("status", flat=True)) == {
+        DeliveryStatus.DELIVERED
+    }
+    assert len(mail.outbox) == 6
+    assert tick()[0].enqueued == 0  # nothing left to send a second time
+
+
 # --- Errors --------------------------------------------------------------------------
 
 
