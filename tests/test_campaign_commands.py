@@ -110,19 +110,24 @@ def test_it_rejects_a_bad_deadline_and_window():
     assert not Campaign.objects.exists()
 
 
-@pytest.mark.django_db
-def test_it_prints_status_as_json_by_name_or_id(future_deadline):
-    EmployeeFactory.create_batch(2)
-    campaign_id = run(
+def launched_by_command(name: str, deadline: str) -> Campaign:
+    """A campaign created and launched by create_campaign, from its printed id."""
+    out = run(
         "create_campaign",
-        "Status",
+        name,
         "--deadline",
-        future_deadline,
+        deadline,
         "--template",
         "linkedin-ai-optout",
         "--launch",
-    ).split()[-1]
-    campaign = Campaign.objects.get(pk=campaign_id)
+    )
+    return Campaign.objects.get(pk=int(out.split()[-1]))
+
+
+@pytest.mark.django_db
+def test_it_prints_status_as_json_by_name_or_id(future_deadline):
+    EmployeeFactory.create_batch(2)
+    campaign = launched_by_command("Status", future_deadline)
     first = campaign.steps.get(kind="first")
     one, two = campaign.recipients.all()
     Delivery.objects.create(step=first, recipient=one, status=DeliveryStatus.DELIVERED)
@@ -131,7 +136,7 @@ def test_it_prints_status_as_json_by_name_or_id(future_deadline):
     one.save()
 
     by_name = json.loads(run("campaign_status", "Status", "--json"))
-    by_id = json.loads(run("campaign_status", campaign_id, "--json"))
+    by_id = json.loads(run("campaign_status", str(campaign.pk), "--json"))
     assert by_name == by_id
     assert by_name["id"] == campaign.id
     assert by_name["name"] == "Status"
@@ -188,16 +193,7 @@ def test_it_refuses_to_launch_from_the_shell_when_two_dpos_must_approve(settings
 @pytest.mark.django_db
 def test_it_reports_nobody_targeted_by_a_step_that_never_went_out(future_deadline):
     EmployeeFactory.create_batch(2)
-    campaign_id = run(
-        "create_campaign",
-        "Missed",
-        "--deadline",
-        future_deadline,
-        "--template",
-        "linkedin-ai-optout",
-        "--launch",
-    ).split()[-1]
-    campaign = Campaign.objects.get(pk=campaign_id)
+    campaign = launched_by_command("Missed", future_deadline)
     first = campaign.steps.get(kind="first")
     Step.objects.filter(pk=first.pk).update(status=StepStatus.MISSED)
     services.campaign_cancel(campaign=campaign)  # the others: skipped
