@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.db import connections
 from django.test import override_settings
 from django.utils import timezone
 
@@ -173,3 +174,8 @@ def test_it_shows_the_campaign_progress_to_the_dpo(
         assert fr_page.get_attribute("html", "lang") == "fr"
         fr_page.screenshot(path=str(ARTIFACTS / "dashboard-4-fr.png"), full_page=True)
         browser.close()
+        # The queries above ran inside Playwright's sync API, whose context
+        # gets its own database connection (Django's are per context): close
+        # it here, or it outlives the test and blocks dropping the test
+        # database at the end of the run.
+        connections.close_all()
