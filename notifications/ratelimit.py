@@ -23,6 +23,7 @@ from __future__ import annotations
 import fcntl
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -115,8 +116,17 @@ def rate_limit() -> float:
     return float(getattr(settings, "EMAIL_RATE_LIMIT", 0) or 0)
 
 
-def acquire(n: int = 1) -> float:
-    """Block until ``n`` messages may go out; returns the seconds waited."""
+def acquire(
+    n: int = 1,
+    *,
+    while_waiting: Callable[[], object] | None = None,
+    interval: float = 1.0,
+) -> float:
+    """Block until ``n`` messages may go out; returns the seconds waited.
+
+    ``while_waiting`` is called every ``interval`` seconds of a long wait (a
+    sender renews its claim on the rows it holds, see sending._Claim).
+    """
     rate = rate_limit()
     if rate <= 0 or n <= 0:
         return 0.0
@@ -130,7 +140,19 @@ def acquire(n: int = 1) -> float:
         take = min(n, burst)
         delay = bucket.reserve(take)
         if delay > 0:
-            time.sleep(delay)
+            _sleep(delay, while_waiting, interval)
             waited += delay
         n -= take
     return waited
+
+
+def _sleep(
+    delay: float, while_waiting: Callable[[], object] | None, interval: float
+) -> None:
+    if while_waiting is None:
+        time.sleep(delay)
+        return
+    end = time.monotonic() + delay
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, interval))
+        while_waiting()

@@ -391,13 +391,16 @@ def steps_dispatch(*, now: datetime, report: TickReport) -> None:
 def deliveries_sweep(*, now: datetime, k: Knobs | None = None) -> int:
     """Put rows stuck in "sending" (their worker died) back to queued.
 
+    A live worker renews its claim while the rate limit holds it back
+    (_Claim), so only a dead one's rows grow older than the claim timeout.
+
     A row that has been claimed max_attempts times without an outcome is
     failed instead, so a message that kills its worker cannot loop forever.
     """
     k = k or knobs()
     stuck = Delivery.objects.filter(
         status=DeliveryStatus.SENDING,
-        claimed_at__lt=now - timedelta(seconds=_claim_timeout(k)),
+        claimed_at__lt=now - timedelta(seconds=k.claim_timeout),
     )
     stuck.filter(attempts__gte=k.max_attempts).update(
         status=DeliveryStatus.FAILED,
@@ -411,15 +414,6 @@ def deliveries_sweep(*, now: datetime, k: Knobs | None = None) -> int:
         next_attempt_at=None,
         last_error=_("Re-queued: the worker sending it stopped."),
     )
-
-
-def _claim_timeout(k: Knobs) -> float:
-    # A chunk slowed by the rate limit must not look stuck while still
-    # sending: otherwise the sweeper would hand its rows to a second worker.
-    rate = ratelimit.rate_limit()
-    if rate > 0:
-        return max(k.claim_timeout, 3 * chunk_size(k) / rate)
-    return k.claim_timeout
 
 
 def deliveries_expire(*, now: datetime) -> int:
@@ -691,21 +685,27 @@ class _Claim:
     fixed in advance can foresee (the number of workers is not known here):
     a live worker held back that long would see its rows sent a second time
     by another. So, every third of the timeout, it renews the claim of the
-    rows it has not sent yet. A chunk sent at full speed never renews.
+    chunk's rows still in "sending" (not sent yet). A chunk sent at full
+    speed never renews.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ids: Sequence[int]) -> None:
+        self.ids = list(ids)
         self.every = knobs().claim_timeout / 3
         self.at = time.monotonic()
 
-    def keep(self, outgoing: Sequence[_Outgoing], start: int = 0) -> None:
-        """Renew, if due, the claim of ``outgoing[start:]`` (not sent yet)."""
+    def wait_for(self, n: int) -> None:
+        """The rate limit's wait for ``n`` messages, the claim kept meanwhile."""
+        ratelimit.acquire(n, while_waiting=self.keep, interval=self.every)
+        self.keep()
+
+    def keep(self) -> None:
+        """Renew the claim if a third of the timeout has passed."""
         if time.monotonic() - self.at < self.every:
             return
-        Delivery.objects.filter(
-            pk__in=[o.row.pk for o in outgoing[start:]],
-            status=DeliveryStatus.SENDING,
-        ).update(claimed_at=timezone.now())
+        Delivery.objects.filter(pk__in=self.ids, status=DeliveryStatus.SENDING).update(
+            claimed_at=timezone.now()
+        )
         self.at = time.monotonic()
 
 
@@ -881,7 +881,7 @@ def deliveries_send(ids: Sequence[int], *, now: datetime | None = None) -> SendR
     for row in rows:
         row.step = steps[row.step_id]
         by_step[row.step_id].append(row)
-    claim = _Claim()
+    claim = _Claim(mine)
     for step_id, step_rows in by_step.items():
         _send_step(steps[step_id], step_rows, now, report, claim)
     return report
@@ -1143,8 +1143,7 @@ def _send_each_on(
             )
             report.skipped += len(rest)
             return
-        ratelimit.acquire(1)
-        claim.keep(outgoing, index)
+        claim.wait_for(1)
         raw = out.renderer.raw(out) if smtp and out.renderer else None
         try:
             if raw is not None:
@@ -1184,7 +1183,7 @@ def _send_batch(
     """One ESP API call for the chunk (anymail merge_data), up to the ESP's limit."""
     k = knobs()
     for start in range(0, len(outgoing), max(1, k.batch_size)):
-        claim.keep(outgoing, start)
+        claim.keep()
         _send_one_batch(
             campaign, outgoing[start : start + k.batch_size], k, report, claim
         )
@@ -1217,8 +1216,7 @@ def _send_one_batch(
         }
         for o in batch
     }
-    ratelimit.acquire(len(batch))
-    claim.keep(outgoing)
+    claim.wait_for(len(batch))
     try:
         get_connection(ignore_recipient_status=True).send_messages([email])
     except Exception as exc:

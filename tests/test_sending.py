@@ -363,30 +363,47 @@ def test_it_requeues_rows_stuck_in_sending_and_fails_them_at_the_limit(settings)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_chunk_held_back_by_the_rate_limit_keeps_its_claim(settings, monkeypatch):
+@pytest.mark.parametrize("path", ["one by one", "ESP batches"])
+def test_a_chunk_held_back_by_the_rate_limit_keeps_its_claim(
+    settings, monkeypatch, tmp_path, path
+):
     """EMAIL_RATE_LIMIT is shared by all workers, so a chunk may take longer
     than the claim timeout: the sweeper must not take its unsent rows for a
     dead worker's (another worker would send them again)."""
     import time
 
+    from notifications import ratelimit
+
     settings.SEND_CLAIM_TIMEOUT = 0.3
-    launched(6)
-    _, chunks = tick()
+    settings.EMAIL_RATE_LIMIT = 8  # a burst of 8, then one every 0.125 s
+    settings.VAR_DIR = tmp_path  # the file bucket, fresh
+    ratelimit._bucket.cache_clear()
+    real_sleep = time.sleep
     swept = []
 
-    def held_back(n: int) -> None:  # the shared limit's wait, and a tick meanwhile
-        time.sleep(0.15)
+    def sleep_then_sweep(seconds: float) -> None:  # a tick elsewhere meanwhile
+        real_sleep(seconds)
         swept.append(sending.deliveries_sweep(now=timezone.now()))
 
-    monkeypatch.setattr(sending.ratelimit, "acquire", held_back)
-    report = sending.deliveries_send(chunks[0])
+    with contextlib.ExitStack() as stack:
+        if path == "ESP batches":
+            fake = stack.enter_context(FakePostmark())
+            use_fake_postmark(settings, fake, batch_size=16)
+        launched(16)
+        _, [chunk] = tick()
+        monkeypatch.setattr(ratelimit.time, "sleep", sleep_then_sweep)
+        started = time.monotonic()
+        report = sending.deliveries_send(chunk)
+        took = time.monotonic() - started
+        monkeypatch.undo()
+        sent = len(fake.addresses()) if path == "ESP batches" else len(mail.outbox)
 
-    assert report.sent == 6 and sum(swept) == 0
-    # The outbox backend counts as delivered.
-    assert set(Delivery.objects.values_list("status", flat=True)) == {
-        DeliveryStatus.DELIVERED
-    }
-    assert len(mail.outbox) == 6
+    assert took > 0.8  # held back past the claim timeout, twice over
+    assert report.sent == 16 and sent == 16
+    assert swept and sum(swept) == 0
+    assert not Delivery.objects.filter(
+        status__in=(DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+    ).exists()
     assert tick()[0].enqueued == 0  # nothing left to send a second time
 
 
