@@ -230,6 +230,24 @@ def test_the_verify_page_has_no_violation(visit, lang):
         field = page.locator("input[name=reference]")
 
 
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_the_verify_page_says_what_is_missing(visit, lang):
+    """Sent empty, the form says so next to the field (it showed nothing)."""
+    page = visit(lang).page
+    page.goto("/verify/")
+    page.locator("input[name=reference]").press("Enter")
+    page.wait_for_url("**/verify/?reference=")
+    field = page.locator("input[name=reference]")
+    assert field.get_attribute("aria-invalid") == "true"
+    error = page.locator("#reference-errors")
+    assert error.get_attribute("role") == "alert"
+    assert "reference-errors" in field.get_attribute("aria-describedby").split()
+    expected = {"fr": "Ce champ est obligatoire.", "en": "This field is required."}
+    assert error.text_content().strip() == expected[lang]
+    assert page.locator("#verdict").count() == 0
+    assert_accessible(page, lang=lang)
+
+
 @pytest.mark.parametrize(("state", "lang"), [("cancelled", "fr"), ("expired", "en")])
 def test_the_dead_link_page_has_no_violation(visit, state, lang):
     campaign, _recipient, url = _link(lang)
