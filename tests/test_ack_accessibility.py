@@ -6,8 +6,9 @@ and in English with its question, a refused form, the confirmation and the
 "already acknowledged" page, the dead-link, 404, 429, CSRF-failure and 500
 pages, and /verify/. The link page is also used with the keyboard alone and
 JavaScript turned off (every control reached in reading order, each with a
-visible focus indicator), and read on a phone without scrolling sideways. No
-page loads anything from another site.
+visible focus indicator), read on a phone without scrolling sideways, and in
+forced colours (Windows high contrast). No page loads anything from another
+site.
 """
 
 from __future__ import annotations
@@ -272,7 +273,7 @@ def test_the_server_error_page_has_no_violation(visit, lang):
     assert_accessible(page, lang=lang)
 
 
-# --- a phone -----------------------------------------------------------------
+# --- a phone, forced colours --------------------------------------------------
 
 
 @pytest.mark.parametrize("size", [(375, 667), (320, 568)])
@@ -300,6 +301,21 @@ def test_the_link_page_fits_a_phone(visit, size):
     assert 0 <= box["y"] and box["y"] + box["height"] <= height
     assert box["height"] >= 44  # a finger's width
     assert_accessible(page, lang="fr")
+
+
+def test_the_button_keeps_its_outline_in_forced_colours(visit):
+    """Windows high contrast drops background colours: the button needs a
+    border of its own to still look like one."""
+    _campaign, _recipient, url = _link("en")
+    page = visit(forced_colors="active").page
+    page.goto(url)
+    assert page.evaluate("() => matchMedia('(forced-colors: active)').matches")
+    style, width = page.eval_on_selector(
+        "button[type=submit]",
+        "b => [getComputedStyle(b).borderTopStyle,"
+        " parseFloat(getComputedStyle(b).borderTopWidth)]",
+    )
+    assert style != "none" and width >= 1
 
 
 # --- the keyboard alone, without JavaScript ----------------------------------
