@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from notifications import content as content_mod
 from notifications.db import cursor_prepared
 from notifications.models import (
+    LINKS_AVAILABLE,
     Acknowledgement,
     AcknowledgementKind,
     Campaign,
@@ -172,14 +173,6 @@ def recipient_by_token(token: str) -> Recipient | None:
     return recipient
 
 
-_EXPIRING = (
-    CampaignStatus.SCHEDULED,
-    CampaignStatus.RUNNING,
-    CampaignStatus.PAUSED,
-    CampaignStatus.FINISHED,
-)
-
-
 def link_expires_at(campaign: Campaign) -> datetime | None:
     """When a launched campaign's links stop working (None: draft, cancelled).
 
@@ -189,7 +182,7 @@ def link_expires_at(campaign: Campaign) -> datetime | None:
     (paused and never resumed, the dispatcher stopped) counts from its
     deadline, and its links cannot stay open for good.
     """
-    if campaign.status not in _EXPIRING:
+    if campaign.status not in LINKS_AVAILABLE:
         return None
     end = max(campaign.finished_at or campaign.deadline, campaign.deadline)
     return end + timedelta(days=settings.ACK_LINK_DAYS_AFTER_FINISH)

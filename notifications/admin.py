@@ -34,6 +34,7 @@ from notifications.dashboard import Dashboard
 from notifications.library import template_choices
 from notifications.links import links_csv_write, qr_svg
 from notifications.models import (
+    LINKS_AVAILABLE,
     Acknowledgement,
     BadAddress,
     Campaign,
@@ -47,7 +48,6 @@ from notifications.models import (
     default_weekdays,
 )
 from notifications.selectors import (
-    LINKS_AVAILABLE,
     audience_choices,
     audience_filter,
     campaign_letters,
@@ -684,8 +684,8 @@ def _available_actions(campaign: Campaign) -> list[tuple[str, str]]:
         actions.append(("launch", _("Launch")))
     if status in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
         actions.append(("pause", _("Pause")))
-    if status == CampaignStatus.PAUSED and campaign.deadline > timezone.now():
-        actions.append(("resume", _("Resume")))  # none past the deadline
+    if services.campaign_resumable(campaign):
+        actions.append(("resume", _("Resume")))
     if status not in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
         actions.append(("cancel", _("Cancel campaign")))
     return actions

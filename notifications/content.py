@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -132,10 +133,24 @@ def content_sha256(*, language: str, fields: dict[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def message_language(language: str, available: Container[str]) -> str:
+    """The language someone's messages are in: their own when the campaign
+    has content in it, else the default language. The one rule by which
+    e-mails, pages and printed letters choose their text."""
+    return language if language in available else settings.LANGUAGE_CODE
+
+
+def content_in(
+    current: dict[str, CampaignContent], language: str
+) -> CampaignContent | None:
+    """Of the current contents by language, the one for ``language``."""
+    return current.get(message_language(language, current))
+
+
 def content_current(campaign: Campaign, language: str) -> CampaignContent | None:
     """The current content in ``language``, else in the default language."""
     current = {c.language: c for c in campaign.contents.filter(is_current=True)}
-    return current.get(language) or current.get(settings.LANGUAGE_CODE)
+    return content_in(current, language)
 
 
 def ack_url(token: str) -> str:

@@ -171,9 +171,7 @@ def _actions(
                     % {"n": figures.outstanding},
                 )
             )
-    # Past the deadline nothing can go out: the dispatcher finishes the
-    # campaign instead, so there is nothing to resume.
-    if status == CampaignStatus.PAUSED and campaign.deadline > timezone.now():
+    if services.campaign_resumable(campaign):
         actions.append(
             Action(
                 "resume",

@@ -68,6 +68,18 @@ class StepStatus(models.TextChoices):
     MISSED = "missed", _("Missed (deadline passed)")
 
 
+# Launched and not ended: the campaign may still send.
+LAUNCHED_STATUSES = (
+    CampaignStatus.SCHEDULED,
+    CampaignStatus.RUNNING,
+    CampaignStatus.PAUSED,
+)
+# Personal links exist (and work until they expire): launched or finished.
+LINKS_AVAILABLE = (*LAUNCHED_STATUSES, CampaignStatus.FINISHED)
+# A step that may still go out.
+OPEN_STEP_STATUSES = (StepStatus.PENDING, StepStatus.DUE)
+
+
 class DeliveryStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
     SENDING = "sending", _("Sending")

@@ -16,8 +16,14 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from employees.models import EmailStatus, Employee
-from notifications.content import ack_url, placeholder_values, substitute
+from notifications.content import (
+    ack_url,
+    message_language,
+    placeholder_values,
+    substitute,
+)
 from notifications.models import (
+    OPEN_STEP_STATUSES,
     Campaign,
     CampaignStatus,
     Delivery,
@@ -100,10 +106,6 @@ def audience_choices() -> dict[str, list[str]]:
     }
 
 
-# Steps that may still go out: their audience is an estimate.
-_STEP_OPEN = (StepStatus.PENDING, StepStatus.DUE)
-
-
 def _step_targeted_estimate(step: Step, campaign: Campaign) -> int:
     """How many a step not dispatched yet would reach today."""
     recipients = Recipient.objects.filter(campaign=campaign, employee__is_active=True)
@@ -153,7 +155,7 @@ def campaign_status(campaign: Campaign) -> dict:
                 "status": step.status,
                 "due": step.due_at.astimezone(tz).isoformat() if step.due_at else None,
                 "targeted": total
-                if total or step.status not in _STEP_OPEN
+                if total or step.status not in OPEN_STEP_STATUSES  # an estimate
                 else _step_targeted_estimate(step, campaign),
                 **figures,
             }
@@ -201,21 +203,6 @@ class LinkRow:
     # The language of the person's messages (message_language): what a
     # printed letter is written in.
     language: str
-
-
-def message_language(language: str, available: Iterable[str]) -> str:
-    """The language someone's messages are in: their own when the campaign
-    has content in it, else the default language (the rule of
-    content.content_current, by which every e-mail is chosen)."""
-    return language if language in available else settings.LANGUAGE_CODE
-
-
-LINKS_AVAILABLE = (
-    CampaignStatus.SCHEDULED,
-    CampaignStatus.RUNNING,
-    CampaignStatus.PAUSED,
-    CampaignStatus.FINISHED,
-)
 
 
 def campaign_links(campaign: Campaign, *, pending: bool = False) -> Iterator[LinkRow]:

@@ -60,6 +60,8 @@ from notifications import content as content_mod
 from notifications import ratelimit, rawmail, scheduling, services
 from notifications.db import cursor_prepared
 from notifications.models import (
+    LAUNCHED_STATUSES,
+    OPEN_STEP_STATUSES,
     Campaign,
     CampaignContent,
     CampaignStatus,
@@ -77,8 +79,6 @@ logger = logging.getLogger(__name__)
 
 Enqueue = Callable[[list[int]], object]
 
-_OPEN_STEP = (StepStatus.PENDING, StepStatus.DUE)
-_LAUNCHED = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
 _AUDIENCE_KINDS = (StepKind.FIRST, StepKind.REMINDER, StepKind.LAST_CALL)
 _INSERT_BATCH = 2000
 _UPDATE_BATCH = 2000
@@ -208,7 +208,7 @@ class TickReport:
 def _steps_due(now: datetime) -> list[Step]:
     return list(
         Step.objects.filter(
-            status__in=_OPEN_STEP,
+            status__in=OPEN_STEP_STATUSES,
             due_at__lte=now,
             campaign__status__in=(CampaignStatus.SCHEDULED, CampaignStatus.RUNNING),
         )
@@ -219,7 +219,7 @@ def _steps_due(now: datetime) -> list[Step]:
 
 def _step_close(step: Step, status: str, reason: str) -> bool:
     return (
-        Step.objects.filter(pk=step.pk, status__in=_OPEN_STEP).update(
+        Step.objects.filter(pk=step.pk, status__in=OPEN_STEP_STATUSES).update(
             status=status, status_reason=reason
         )
         == 1
@@ -338,12 +338,12 @@ def step_dispatch(*, step: Step, now: datetime) -> int | None:
                 step, StepStatus.MISSED, _("No send window opens before the deadline.")
             )
         else:
-            Step.objects.filter(pk=step.pk, status__in=_OPEN_STEP).update(
+            Step.objects.filter(pk=step.pk, status__in=OPEN_STEP_STATUSES).update(
                 due_at=opening
             )
         return None
     with transaction.atomic():
-        if not Step.objects.filter(pk=step.pk, status__in=_OPEN_STEP).update(
+        if not Step.objects.filter(pk=step.pk, status__in=OPEN_STEP_STATUSES).update(
             status=StepStatus.DISPATCHING
         ):
             return None
@@ -487,8 +487,8 @@ def steps_miss_after_deadline(*, now: datetime) -> int:
     Past the deadline none of them can go out, whatever the state.
     """
     return Step.objects.filter(
-        status__in=_OPEN_STEP,
-        campaign__status__in=_LAUNCHED,
+        status__in=OPEN_STEP_STATUSES,
+        campaign__status__in=LAUNCHED_STATUSES,
         campaign__deadline__lte=now,
     ).update(
         status=StepStatus.MISSED,
@@ -526,11 +526,13 @@ def campaigns_finish(*, now: datetime, report: TickReport | None = None) -> int:
     missed = steps_miss_after_deadline(now=now)
     if report is not None:
         report.steps_missed += missed
-    open_steps = Step.objects.filter(status__in=(*_OPEN_STEP, StepStatus.DISPATCHING))
+    open_steps = Step.objects.filter(
+        status__in=(*OPEN_STEP_STATUSES, StepStatus.DISPATCHING)
+    )
     finished = (
         Campaign.objects.filter(
             Q(status=CampaignStatus.RUNNING)
-            | Q(status__in=_LAUNCHED, deadline__lte=now)
+            | Q(status__in=LAUNCHED_STATUSES, deadline__lte=now)
         )
         .exclude(pk__in=open_steps.values("campaign_id"))
         .exclude(pk__in=busy.values("step__campaign_id"))
@@ -814,7 +816,7 @@ def _prepare(
     renderer = _Renderer(campaign=campaign, kind=step.kind, now=now)
     for row in rows:
         recipient = row.recipient
-        content = current.get(recipient.language) or current.get(settings.LANGUAGE_CODE)
+        content = content_mod.content_in(current, recipient.language)
         if content is None:
             skips[_("No content in this language nor the default one.")].append(row)
             continue

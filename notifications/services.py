@@ -26,6 +26,7 @@ from notifications import content as content_mod
 from notifications import scheduling
 from notifications.library import TEMPLATES
 from notifications.models import (
+    LAUNCHED_STATUSES,
     Campaign,
     CampaignContent,
     CampaignStatus,
@@ -42,7 +43,6 @@ from notifications.tokens import token_from_seed, token_hash, token_seed_new
 logger = logging.getLogger(__name__)
 
 ENROL_BATCH_SIZE = 1000
-_LAUNCHED = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
 
 
 class CampaignError(ValidationError):
@@ -421,7 +421,7 @@ def campaign_enrol_new(campaign: Campaign) -> int:
     added to the directory after launch join at the next step. Bulk inserts
     with ON CONFLICT DO NOTHING: two dispatchers enrolling at once are safe.
     """
-    if campaign.status not in (*_LAUNCHED, CampaignStatus.DRAFT):
+    if campaign.status not in (*LAUNCHED_STATUSES, CampaignStatus.DRAFT):
         return 0
     missing = (
         campaign_audience(campaign)
@@ -479,6 +479,14 @@ def campaign_pause(
     )
 
 
+def campaign_resumable(campaign: Campaign) -> bool:
+    """Whether to offer "Resume": paused, and before the deadline (after it
+    nothing can go out; the dispatcher finishes the campaign instead)."""
+    return (
+        campaign.status == CampaignStatus.PAUSED and campaign.deadline > timezone.now()
+    )
+
+
 def campaign_resume(*, campaign: Campaign, user: object | None = None) -> bool:
     """Paused → running if a step went out already, else scheduled.
 
@@ -505,7 +513,7 @@ def campaign_cancel(
     with transaction.atomic():
         if not _transition(
             campaign,
-            allowed=(CampaignStatus.DRAFT, *_LAUNCHED),
+            allowed=(CampaignStatus.DRAFT, *LAUNCHED_STATUSES),
             to=CampaignStatus.CANCELLED,
             audit=(AuditAction.CAMPAIGN_CANCEL, user),
             cancelled_at=now,

@@ -25,6 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from notifications import acknowledging, csrftoken, throttle
+from notifications import content as content_mod
 from notifications.acknowledging import LinkState, Outcome
 from notifications.forms import AckForm, VerifyForm
 from notifications.models import Campaign, CampaignContent, Recipient
@@ -109,7 +110,7 @@ def _ack_page(
     now: datetime,
 ) -> HttpResponse:
     campaign = recipient.campaign
-    content = contents.get(language) or contents.get(settings.LANGUAGE_CODE)
+    content = content_mod.content_in(contents, language)
     if content is None:  # a launched campaign always has content
         return _not_found(request)
     choices = acknowledging.answer_choices(campaign, language)

@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from notifications.links import links_csv_write
 from notifications.management.commands.campaign_status import _find
-from notifications.selectors import LINKS_AVAILABLE, campaign_links
+from notifications.models import LINKS_AVAILABLE
+from notifications.selectors import campaign_links
 
 
 class Command(BaseCommand):
