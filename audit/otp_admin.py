@@ -19,16 +19,16 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.otp_labels import FIELDSET_TITLES, help_texts
 
 
-def _translated(fieldsets: list) -> list:
-    return [
-        (FIELDSET_TITLES.get(title, title), options) for title, options in fieldsets
-    ]
-
-
-class _TranslatedHelp:
+class _Translated:
     """Our help texts in the admin's form (its Meta.help_texts, which the
     read-only fields read too), not on the model fields, which migrations
-    compare."""
+    compare; and our fieldset titles."""
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> list:
+        return [
+            (FIELDSET_TITLES.get(title, title), options)
+            for title, options in super().get_fieldsets(request, obj)
+        ]
 
     def get_form(
         self, request: HttpRequest, obj: Model | None = None, **kwargs: Any
@@ -45,12 +45,7 @@ class _TranslatedInlineHelp:
         return super().get_formset(request, obj, **kwargs)
 
 
-class TranslatedTOTPDeviceAdmin(_TranslatedHelp, TOTPDeviceAdmin):
-    def get_fieldsets(
-        self, request: HttpRequest, obj: TOTPDevice | None = None
-    ) -> list:
-        return _translated(super().get_fieldsets(request, obj))
-
+class TranslatedTOTPDeviceAdmin(_Translated, TOTPDeviceAdmin):
     @admin.display(description=_("QR code"))
     def qrcode_link(self, device: TOTPDevice) -> str:
         if device.pk is None:
@@ -63,13 +58,8 @@ class TranslatedStaticTokenInline(_TranslatedInlineHelp, StaticTokenInline):
     pass
 
 
-class TranslatedStaticDeviceAdmin(_TranslatedHelp, StaticDeviceAdmin):
+class TranslatedStaticDeviceAdmin(_Translated, StaticDeviceAdmin):
     inlines = [TranslatedStaticTokenInline]
-
-    def get_fieldsets(
-        self, request: HttpRequest, obj: StaticDevice | None = None
-    ) -> list:
-        return _translated(super().get_fieldsets(request, obj))
 
 
 for model, model_admin in (
