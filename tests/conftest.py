@@ -65,3 +65,18 @@ def roles(db) -> None:
         "audit.migrations.0004_correct_acknowledgement_permission"
     )
     grant.grant(state, None)
+
+
+@pytest.fixture
+def fresh_link_state():
+    """For the link-page tests: the rate-limit counts (in the cache) start at
+    zero, and no page content cached in this process under a campaign id
+    that the database reuses from one test to the next."""
+    from django.core.cache import cache
+
+    from tests.ack_helpers import forget_cached_contents
+
+    cache.clear()
+    forget_cached_contents()
+    yield
+    cache.clear()

@@ -19,17 +19,20 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from notifications import services
 from notifications.models import CampaignStatus
 from notifications.throttle import WINDOW_SECONDS
-from tests.ack_helpers import forget_cached_contents, launched, link
+from tests.ack_helpers import launched, link
 from tests.services import chromium_launch
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("fresh_link_state"),
+]
 
 WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 LOCALES = {"fr": "fr-FR", "en": "en-GB"}
@@ -49,14 +52,6 @@ def chromium() -> Iterator[object]:
             browser = chromium_launch(p)
             yield browser
             browser.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_state():
-    cache.clear()  # rate-limit counts
-    forget_cached_contents()  # campaign ids are reused from one test to the next
-    yield
-    cache.clear()
 
 
 class Visit:

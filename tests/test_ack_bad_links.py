@@ -7,12 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.cache import cache
 from django.test import Client, override_settings
 
-from tests.ack_helpers import forget_cached_contents, launched, link
+from tests.ack_helpers import launched, link
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_link_state")]
 
 UNKNOWN = "/a/" + "A" * 43 + "/"
 
@@ -29,14 +28,6 @@ MANGLED = {
     "nothing after a/": lambda t: "/a/",
     "dot segment": lambda t: f"/a/./{t}/",
 }
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    cache.clear()
-    forget_cached_contents()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.core.cache import cache
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -28,7 +27,7 @@ from tests.ack_helpers import (
     shared_redis_cache,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_link_state")]
 WINDOW = 60  # seconds: the rate limits' fixed window
 
 
@@ -36,14 +35,6 @@ WINDOW = 60  # seconds: the rate limits' fixed window
 def client():
     # Pages without a recipient (404, 429) follow the browser's language.
     return Client(HTTP_ACCEPT_LANGUAGE="en")
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    cache.clear()
-    forget_cached_contents()  # ids are reused from one test to the next
-    yield
-    cache.clear()
 
 
 def _text(response) -> str:
