@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
-from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -10,15 +9,6 @@ class AuditConfig(AppConfig):
     name = "audit"
     verbose_name = _("Audit and personal data")
     default_auto_field = "django.db.models.BigAutoField"
-
-
-class NotifyAdminConfig(admin_apps.AdminConfig):
-    """Replaces ``django.contrib.admin`` in INSTALLED_APPS so that
-    ``admin.site`` (used by every ``@admin.register``) is our hardened site:
-    rate-limited login, two-factor available and enforceable (sites.py)."""
-
-    default = False
-    default_site = "audit.sites.NotifyAdminSite"
 
 
 class TOTPConfig(AppConfig):

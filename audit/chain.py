@@ -34,35 +34,9 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from audit.models import AuditEntry, RecordKind, SealedRecord
-from notifications.models import Delivery, Recipient
+from audit import registry
+from audit.models import AuditEntry, SealedRecord
 
-# Fields hashed in clear / through the salted digest, per record kind. The
-# evidence export writes exactly these so a file can be checked on its own.
-DELIVERY_FIELDS = (
-    "id",
-    "step_id",
-    "recipient_id",
-    "manager_id",
-    "language",
-    "status",
-    "content_id",
-    "content_sha256",
-    "esp_message_id",
-    "sent_at",
-)
-DELIVERY_PERSONAL = ("to_email",)
-RECIPIENT_FIELDS = (
-    "id",
-    "campaign_id",
-    "employee_id",
-    "language",
-    "enrolled_at",
-    "acknowledged_at",
-    "answer",
-    "content_version_seen_id",
-)
-RECIPIENT_PERSONAL = ("email", "first_name", "last_name")
 ENTRY_FIELDS = (
     "seq",
     "created_at",
@@ -74,11 +48,6 @@ ENTRY_FIELDS = (
     "subject_employee_id",
 )
 ENTRY_PERSONAL = ("target_repr", "before", "after", "reason")
-
-KINDS: dict[str, tuple[type, tuple[str, ...], tuple[str, ...]]] = {
-    RecordKind.DELIVERY: (Delivery, DELIVERY_FIELDS, DELIVERY_PERSONAL),
-    RecordKind.RECIPIENT: (Recipient, RECIPIENT_FIELDS, RECIPIENT_PERSONAL),
-}
 
 
 def _value(value: Any) -> Any:
@@ -167,20 +136,6 @@ class RecordHash:
     record_sha256: str
 
 
-def _rows(kind: str, campaign_id: int, ids: Iterable[int] | None) -> Iterator[dict]:
-    model, clear, personal = KINDS[kind]
-    extra = ("step__campaign_id", "recipient__employee_id", "manager_id")
-    if kind == RecordKind.RECIPIENT:
-        qs = model.objects.filter(campaign_id=campaign_id)
-        extra = ("campaign_id", "employee_id")
-    else:
-        qs = model.objects.filter(step__campaign_id=campaign_id)
-    if ids is not None:
-        qs = qs.filter(id__in=list(ids))
-    names = list(dict.fromkeys((*clear, *personal, *extra)))
-    return qs.order_by("id").values(*names).iterator(chunk_size=2000)
-
-
 def _latest_seals(kind: str, campaign_id: int) -> dict[int, SealedRecord]:
     latest: dict[int, SealedRecord] = {}
     for sealed in SealedRecord.objects.filter(
@@ -198,24 +153,19 @@ def record_hash(
     After an erasure the salt is gone: the stored personal digest stands in
     for the blanked fields.
     """
-    _model, clear, personal = KINDS[kind]
-    fields = {name: row[name] for name in clear}
-    values = {name: row[name] for name in personal}
+    sealed_kind = registry.kinds()[kind]
+    fields = {name: row[name] for name in sealed_kind.fields}
+    values = {name: row[name] for name in sealed_kind.personal}
     if sealed is not None and not sealed.personal_salt:
         salt, digest = "", sealed.personal_sha256
     else:
         salt = sealed.personal_salt if sealed else (salt_new() if new_salt else "")
         digest = personal_digest(salt, values)
-    if kind == RecordKind.RECIPIENT:
-        campaign_id, employee_id = row["campaign_id"], row["employee_id"]
-    else:
-        campaign_id = row["step__campaign_id"]
-        employee_id = row["recipient__employee_id"] or row["manager_id"]
     return RecordHash(
         kind=kind,
         object_id=row["id"],
-        campaign_id=campaign_id,
-        employee_id=employee_id,
+        campaign_id=row["campaign_id"],
+        employee_id=row["employee_id"],
         fields=fields,
         personal=values,
         salt=salt,
@@ -228,12 +178,12 @@ def records_current(
     campaign_id: int, *, ids: dict[str, Iterable[int] | None] | None = None
 ) -> Iterator[tuple[RecordHash, SealedRecord | None]]:
     """Every (live hash, latest seal) of a campaign's records."""
-    for kind in KINDS:
+    for kind, sealed_kind in registry.kinds().items():
         wanted = ids.get(kind) if ids else None
         if ids is not None and kind not in ids:
             continue
         latest = _latest_seals(kind, campaign_id)
-        for row in _rows(kind, campaign_id, wanted):
+        for row in sealed_kind.rows(campaign_id, wanted):
             sealed = latest.get(row["id"])
             yield record_hash(kind, row, sealed), sealed
 

@@ -115,13 +115,8 @@ class AuditEntry(models.Model):
         return f"#{self.seq} {self.get_action_display()}"
 
 
-class RecordKind(models.TextChoices):
-    DELIVERY = "delivery", _("Delivery")
-    RECIPIENT = "recipient", _("Recipient")
-
-
 class SealedRecord(models.Model):
-    """The hash of one delivery or recipient row as it was when sealed.
+    """The hash of one domain row (a delivery, a recipient) as it was when sealed.
 
     Append-only: a row whose state changed (delivered, acknowledged) gets a
     new sealed version; the latest one is what the live row must match.
@@ -130,7 +125,8 @@ class SealedRecord(models.Model):
     seal = models.ForeignKey(
         AuditEntry, on_delete=models.PROTECT, related_name="sealed_records"
     )
-    kind = models.CharField(max_length=16, choices=RecordKind.choices)
+    # A kind a domain registered (registry.py), e.g. "delivery".
+    kind = models.CharField(max_length=16)
     object_id = models.BigIntegerField()
     campaign_id = models.BigIntegerField(db_index=True)
     employee_id = models.BigIntegerField(null=True, db_index=True)

@@ -18,13 +18,12 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit import chain
+from audit import chain, registry
 from audit.models import (
     GENESIS,
     AuditAction,
     AuditEntry,
     ChainHead,
-    RecordKind,
     SealedRecord,
 )
 
@@ -56,17 +55,6 @@ def os_user() -> str:
         return f"shell:{getpass.getuser()}"
     except Exception:  # no login name in some containers
         return "shell"
-
-
-def _subject(target: models.Model | None) -> int | None:
-    if target is None:
-        return None
-    label = target._meta.label_lower
-    if label == "employees.employee":
-        return target.pk
-    if label == "notifications.recipient":
-        return target.employee_id
-    return None
 
 
 def _append(head: ChainHead, entry: AuditEntry) -> AuditEntry:
@@ -103,7 +91,7 @@ def _entry(
         target_repr=str(target)[:255] if target is not None else "",
         subject_employee_id=subject_employee_id
         if subject_employee_id is not None
-        else _subject(target),
+        else registry.subject_of(target),
         before=chain.jsonable(before),
         after=chain.jsonable(after),
         reason=reason,
@@ -152,8 +140,6 @@ def records_seal(
     changed since the last seal. ``ids`` narrows to some rows per kind, e.g.
     ``{"delivery": [ids of a sent chunk]}``.
     """
-    from notifications.models import Campaign
-
     with transaction.atomic():
         head = _locked_head()
         fresh = [
@@ -163,14 +149,14 @@ def records_seal(
         ]
         if not fresh:
             return None
-        counts = {kind: 0 for kind in RecordKind.values}
+        counts = {kind: 0 for kind in registry.kinds()}
         for current in fresh:
             counts[current.kind] += 1
         root = chain.seal_root((c.kind, c.object_id, c.record_sha256) for c in fresh)
         entry = _entry(
             actor=actor,
             action=AuditAction.SEAL,
-            target=Campaign.objects.filter(pk=campaign_id).first(),
+            target=registry.seal_target(campaign_id),
             before=None,
             after={"campaign": campaign_id, "counts": counts, "root": root},
             reason="",

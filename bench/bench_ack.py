@@ -129,7 +129,7 @@ def _prepare(recipients: int, out: Path) -> dict[str, object]:
     from django.utils import timezone
 
     from employees.models import Employee
-    from notifications import services
+    from notifications.campaigns import services
     from notifications.models import Recipient
 
     call_command("migrate", verbosity=0)

@@ -102,7 +102,8 @@ def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
     from django.utils import timezone
 
     from employees.models import Employee
-    from notifications import sending, services
+    from notifications.campaigns import services
+    from notifications.delivery import sending
     from notifications.models import Delivery, DeliveryStatus
     from tests.services import REDIS_URL
     from tests.workers import celery_worker, client_app

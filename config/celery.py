@@ -15,6 +15,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("notify")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The campaign app keeps its tasks beside the sending code they wrap.
+app.autodiscover_tasks(["notifications.delivery"])
 
 
 @signals.task_prerun.connect

@@ -16,7 +16,7 @@ from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django_otp import middleware as otp
 
-from notifications.urls import PUBLIC_PATHS
+from notifications.acknowledgements.urls import PUBLIC_PATHS
 
 
 class _NotOnPublicPages:

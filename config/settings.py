@@ -59,8 +59,8 @@ if not DEBUG:
     _check_production()
 
 INSTALLED_APPS = [
-    # Our admin site (audit/sites.py): rate-limited login, optional 2FA.
-    "audit.apps.NotifyAdminConfig",
+    # Our admin site (console/sites.py): rate-limited login, optional 2FA.
+    "console.apps.NotifyAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "employees",
     "notifications",
     "audit",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -132,7 +133,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Prepared statements for the queries that ask for them (the personal
-    # link's lookup, notifications/acknowledging.py): prepared on a
+    # link's lookup, notifications/acknowledgements/services.py): prepared on a
     # connection after psycopg's default of 5 runs, so a connection closed
     # after each request (DATABASE_CONN_MAX_AGE=0) never pays for preparing.
     # Off behind a pooler in transaction mode that does not handle them
@@ -250,7 +251,7 @@ ANYMAIL = {
     if key.startswith("ANYMAIL_")
 }
 EMAIL_RATE_LIMIT = env_float("EMAIL_RATE_LIMIT", 0.0, minimum=0.0)
-# Sending pipeline (notifications/sending.py).
+# Sending pipeline (notifications/delivery/sending.py).
 SEND_CHUNK_SIZE = env_int("SEND_CHUNK_SIZE", 100, minimum=1)
 # ESP batch sending: name/id of a pass-through template stored at the ESP
 # ({{subject}}, {{{body_text}}}, {{{body_html}}}); empty = one call per message.
@@ -281,7 +282,7 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
-# Personal acknowledgement links (notifications/acknowledging.py).
+# Personal acknowledgement links (notifications/acknowledgements/services.py).
 # Key of the links' HMAC; empty: SECRET_KEY. Changing it kills every link.
 ACK_TOKEN_KEY = env_str("ACK_TOKEN_KEY")
 # A finished campaign's links keep working this many days after the later of
@@ -317,7 +318,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [SITE_URL])
 # A refused POST (no form token, cookies blocked) gets a page in the
 # person's language saying what to do, not Django's technical one.
-CSRF_FAILURE_VIEW = "notifications.views.csrf_failure"
+CSRF_FAILURE_VIEW = "notifications.acknowledgements.views.csrf_failure"
 
 # Personal links are credentials: the filter masks /a/<token>/ in every
 # record of the loggers that print request paths (404 and 500 reports,
@@ -334,7 +335,7 @@ LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5, minimum=1)
 LOGIN_MAX_FAILURES_PER_IP = env_int("LOGIN_MAX_FAILURES_PER_IP", 20, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 
-# Retention (audit/retention.py, `manage.py purge_expired`, daily task).
+# Retention (console/retention.py, `manage.py purge_expired`, daily task).
 RETENTION_DAYS_AFTER_CAMPAIGN = env_int("RETENTION_DAYS_AFTER_CAMPAIGN", 365, minimum=1)
 RETENTION_DAYS_INACTIVE_EMPLOYEE = env_int(
     "RETENTION_DAYS_INACTIVE_EMPLOYEE", 365, minimum=1
@@ -346,7 +347,9 @@ LAUNCH_REQUIRES_APPROVAL = env_bool("LAUNCH_REQUIRES_APPROVAL", False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_tokens": {"()": "notifications.logfilters.MaskTokens"}},
+    "filters": {
+        "mask_tokens": {"()": "notifications.acknowledgements.logfilters.MaskTokens"}
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
     },

@@ -4,12 +4,12 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
-from notifications import views as ack_views
+from notifications.acknowledgements import views as ack_views
 
 urlpatterns = [
     # The public pages first: the most requested paths, matched without
     # trying the admin's patterns.
-    path("", include("notifications.urls")),
+    path("", include("notifications.acknowledgements.urls")),
     # Every other path under a/ (extra segments, an encoded slash, an empty
     # token) gets the unknown token's page and counts as a failure. Tried
     # only once the link's own pattern has failed, so it costs a real link

@@ -2,7 +2,7 @@
 
 Thin (STYLE.md): the import pages parse the upload, check permission and
 method, then call one service of ``employees.services``; the export hands the
-changelist's own queryset to ``employees.exporting``.
+changelist's own queryset to ``common.exporting``.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from django.views.decorators.http import require_POST
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from employees import exporting, services, tasks
+from common import exporting
+from employees import services, tasks
 from employees.forms import ImportUploadForm
 from employees.models import EmailStatus, Employee, ImportRun
-from notifications import tracking
+from employees.signals import AddressChange, addresses_changed_send
 
 Status = ImportRun.Status
 # Statuses during which the run page refreshes itself.
@@ -135,7 +136,8 @@ class EmployeeAdmin(admin.ModelAdmin):
         if change and "email" in form.changed_data:
             # A corrected bad address goes back to "ok": the next step of a
             # running campaign writes to it again.
-            tracking.address_fixed(employee=obj, previous_email=form.initial["email"])
+            moved = AddressChange(obj.pk, obj.email, form.initial["email"])
+            addresses_changed_send(sender=Employee, changes=[moved])
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         # Employees leave by deactivation: their campaign history is evidence.

@@ -7,3 +7,9 @@ from django.utils.translation import gettext_lazy as _
 class EmployeesConfig(AppConfig):
     name = "employees"
     verbose_name = _("Staff directory")
+
+    def ready(self) -> None:
+        from audit import registry
+
+        # An audit entry about an employee concerns that employee (erasure).
+        registry.subject_register("employees.employee", lambda employee: employee.pk)

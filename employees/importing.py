@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from employees.models import Employee
-from notifications.tracking import address_fixed
+from employees.signals import AddressChange, addresses_changed_send
 
 # Header aliases, matched after _norm_key() (case, accents and punctuation
 # removed). One table, in one place (STYLE.md).
@@ -962,13 +962,14 @@ def apply_plan(plan: Plan) -> None:
 
 def _addresses_fixed(plan: Plan) -> None:
     """A new address for a known employee (matched by HR id) clears a bounced
-    status and follows into running campaigns, as an admin edit does."""
+    status and follows into running campaigns, as an admin edit does: the
+    listeners of ``addresses_changed`` hear of the whole import at once."""
+    changes = []
     for pk, row in plan.updates:
         previous = plan.existing[pk][_POS["email"]]
         if previous.lower() != row.key:
-            address_fixed(
-                employee=Employee(pk=pk, email=row.email), previous_email=previous
-            )
+            changes.append(AddressChange(pk, row.email, previous))
+    addresses_changed_send(sender=Employee, changes=changes)
 
 
 def run_import(

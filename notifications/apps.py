@@ -9,5 +9,9 @@ class NotificationsConfig(AppConfig):
     verbose_name = _("Campaigns")
 
     def ready(self) -> None:
-        # Connects the anymail tracking receiver.
-        from notifications import tracking  # noqa: F401
+        # Connects the receivers of anymail's tracking and of the directory's
+        # address changes; tells the ledger which records to seal.
+        from notifications.campaigns import sealing
+        from notifications.delivery import tracking  # noqa: F401
+
+        sealing.register()

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from notifications import services
+from notifications.acknowledgements.throttle import WINDOW_SECONDS
+from notifications.campaigns import services
 from notifications.models import Campaign, Recipient
-from notifications.throttle import WINDOW_SECONDS
 from tests.campaign_factories import EmployeeFactory, campaign_make
 
 SAFE_LINKS_UA = (
@@ -60,7 +60,7 @@ def confirmed_post(campaign: Campaign, language: str = "fr", **extra: str) -> di
 
 
 def forget_cached_contents() -> None:
-    from notifications import acknowledging
+    from notifications.acknowledgements import services as acknowledging
 
     acknowledging._CONTENTS.clear()
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import factory
 
 from employees.models import Employee
-from notifications import services
+from notifications.campaigns import services
 
 PARIS = ZoneInfo("Europe/Paris")
 

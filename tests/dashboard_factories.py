@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from employees.models import EmailStatus, Employee
-from notifications import services
+from notifications.campaigns import services
 from notifications.models import (
     Campaign,
     DeliveryStatus,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from notifications import services
+from notifications.campaigns import services
 from notifications.models import (
     Campaign,
     Delivery,

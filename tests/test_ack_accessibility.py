@@ -22,9 +22,9 @@ import pytest
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from notifications import services
+from notifications.acknowledgements.throttle import WINDOW_SECONDS
+from notifications.campaigns import services
 from notifications.models import CampaignStatus
-from notifications.throttle import WINDOW_SECONDS
 from tests.ack_helpers import launched, link
 from tests.services import chromium_launch
 

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from notifications import services
+from notifications.campaigns import services
 from tests.campaign_factories import EmployeeFactory, campaign_make
 from tests.fake_esp import SmtpSink
 from tests.services import chromium_launch

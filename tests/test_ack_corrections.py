@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from audit.models import AuditAction, AuditEntry
 from audit.services import audit_verify
-from notifications.corrections import acknowledgement_correct
+from notifications.acknowledgements.corrections import acknowledgement_correct
 from notifications.models import AcknowledgementKind
 from tests.ack_helpers import launched
 from tests.factories import member_make

@@ -13,7 +13,7 @@ from django.db import connection
 from django.middleware.csrf import _unmask_cipher_token
 from django.test import Client, RequestFactory, override_settings
 
-from notifications import csrftoken
+from notifications.acknowledgements import csrftoken
 from notifications.models import Recipient
 from tests.ack_helpers import (
     confirmed_post,

@@ -11,8 +11,9 @@ import pytest
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from notifications import acknowledging, services
-from notifications.acknowledging import Outcome
+from notifications.acknowledgements import services as acknowledging
+from notifications.acknowledgements.services import Outcome
+from notifications.campaigns import services
 from notifications.models import (
     Acknowledgement,
     AcknowledgementKind,

@@ -13,7 +13,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client, override_settings
 
-from notifications.tokens import token_pair_new
+from notifications.campaigns.tokens import token_pair_new
 from tests.ack_helpers import launched, link
 
 _URL_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")

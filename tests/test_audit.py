@@ -9,7 +9,7 @@ from django.utils import translation
 
 from audit.models import AuditAction, AuditEntry, ChainHead
 from audit.services import audit_record, audit_verify, records_seal
-from notifications import services
+from notifications.campaigns import services
 from tests.campaign_factories import campaign_make
 from tests.evidence_factories import LAUNCH, campaign_sent
 from tests.factories import dpo_make

@@ -7,7 +7,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from notifications import services
+from notifications.campaigns import services
+from notifications.campaigns.selectors import campaign_dashboard
 from notifications.models import (
     Campaign,
     CampaignStatus,
@@ -16,7 +17,6 @@ from notifications.models import (
     Step,
     StepStatus,
 )
-from notifications.selectors import campaign_dashboard
 from tests.campaign_factories import PARIS, EmployeeFactory
 
 

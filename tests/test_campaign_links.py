@@ -16,9 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
-from notifications import services
+from notifications.campaigns import services
+from notifications.campaigns.selectors import campaign_links
 from notifications.models import Recipient
-from notifications.selectors import campaign_links
 from tests.ack_helpers import confirmed_post, launched, link
 from tests.campaign_factories import EmployeeFactory, campaign_make
 from tests.factories import hr_admin_make

@@ -7,7 +7,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from notifications import services
+from notifications.campaigns import services
+from notifications.campaigns.selectors import audience_filter, campaign_audience
+from notifications.campaigns.tokens import token_hash
 from notifications.models import (
     CampaignContent,
     CampaignStatus,
@@ -16,8 +18,6 @@ from notifications.models import (
     StepKind,
     StepStatus,
 )
-from notifications.selectors import audience_filter, campaign_audience
-from notifications.tokens import token_hash
 from tests.campaign_factories import PARIS, EmployeeFactory, campaign_make
 
 NOW = datetime(2025, 10, 1, 10, 0, tzinfo=PARIS)
@@ -303,7 +303,7 @@ def test_it_sends_a_test_message_to_the_admin(mailoutbox):
 
 @pytest.mark.django_db
 def test_it_addresses_digests_to_managers_with_pending_reports():
-    from notifications.selectors import digest_managers
+    from notifications.campaigns.selectors import digest_managers
 
     waiting = EmployeeFactory(department="Board")
     relaxed = EmployeeFactory(department="Board")

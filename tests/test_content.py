@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
-from notifications import content, services
+from notifications.campaigns import content, services
 from notifications.models import CampaignContent, CampaignStatus, StepKind
 from tests.campaign_factories import PARIS, EmployeeFactory, campaign_make
 

@@ -18,7 +18,8 @@ from openpyxl import load_workbook
 
 from audit.models import AuditAction, AuditEntry
 from employees.models import Employee
-from notifications import sending, services
+from notifications.campaigns import services
+from notifications.delivery import sending
 from notifications.models import (
     Campaign,
     CampaignStatus,

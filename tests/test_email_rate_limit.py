@@ -1,6 +1,6 @@
 """EMAIL_RATE_LIMIT is one limit for all workers together, not one per worker.
 
-The token bucket (notifications/ratelimit.py) lives in Redis when the broker
+The token bucket (notifications/delivery/ratelimit.py) lives in Redis when the broker
 is Redis, else in a flock'ed file under VAR_DIR. These tests make separate OS
 processes take tokens from the same bucket at the same time and check the
 total time against what ONE shared limit implies: with a limit per process
@@ -32,7 +32,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.utils import timezone
 
-from notifications import ratelimit
+from notifications.delivery import ratelimit
 from tests.fake_esp import SmtpSink, _Handler
 from tests.services import REDIS_URL
 
@@ -62,7 +62,7 @@ cfg = json.loads(sys.argv[1])
 settings.configure(
     EMAIL_RATE_LIMIT=cfg["rate"], CELERY_BROKER_URL=cfg["url"], VAR_DIR=cfg["var_dir"]
 )
-from notifications import ratelimit
+from notifications.delivery import ratelimit
 
 if cfg["key"]:  # the test's own Redis key, not the deployment's
     ratelimit._bucket = functools.cache(
@@ -226,7 +226,7 @@ def test_no_limit_by_default(tmp_path):
     script = (
         "import django, time; django.setup()\n"
         "from django.conf import settings\n"
-        "from notifications import ratelimit\n"
+        "from notifications.delivery import ratelimit\n"
         "t = time.monotonic(); w = ratelimit.acquire(100)\n"
         "print(settings.EMAIL_RATE_LIMIT, w, time.monotonic() - t < 0.5)\n"
     )
@@ -304,7 +304,7 @@ def test_two_worker_processes_together_stay_under_the_limit():
     import redis
 
     from employees.models import Employee
-    from notifications import services
+    from notifications.campaigns import services
     from notifications.models import Delivery, DeliveryStatus, StepKind
     from tests.campaign_factories import campaign_make
     from tests.workers import beat_until, sending_worker

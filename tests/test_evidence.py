@@ -8,8 +8,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import translation
 
-from audit.evidence import evidence_parse
 from audit.models import AuditAction, AuditEntry
+from console.evidence import evidence_parse
 from notifications.models import Delivery, Recipient
 from tests.evidence_factories import campaign_sent
 from tests.factories import dpo_make, member_make

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from employees import exporting
+from common import exporting
 from employees.models import EmailStatus
 from tests.factories import EmployeeFactory, UserFactory
 

@@ -12,7 +12,12 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from notifications.logfilters import GunicornLogger, MaskTokens, mask, mask_path
+from notifications.acknowledgements.logfilters import (
+    GunicornLogger,
+    MaskTokens,
+    mask,
+    mask_path,
+)
 from tests.ack_helpers import launched, link
 
 TOKEN = "6QItI5M4vlX_svS-yNuBdhu2BZ0Ca_-bsQ1xVn3kq8E"  # the shape of a real one

@@ -6,7 +6,7 @@ from email import message_from_bytes, policy
 
 from django.core.mail import EmailMultiAlternatives, get_connection
 
-from notifications.tracking import status_after_send
+from notifications.delivery.tracking import status_after_send
 
 
 def test_it_writes_one_eml_file_per_message(tmp_path):

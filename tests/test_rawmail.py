@@ -1,4 +1,4 @@
-"""The SMTP fast path sends Django's bytes (notifications/rawmail.py).
+"""The SMTP fast path sends Django's bytes (notifications/delivery/rawmail.py).
 
 Each person's message is filled into a prototype built once per content
 version; whenever it is filled, the bytes must be exactly those Django's
@@ -23,10 +23,10 @@ from hypothesis import event, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from notifications import content as content_mod
-from notifications import rawmail, sending
+from notifications.campaigns import content as content_mod
+from notifications.campaigns.tokens import token_from_seed
+from notifications.delivery import rawmail, sending
 from notifications.models import DeliveryStatus, StepKind
-from notifications.tokens import token_from_seed
 from tests.campaign_factories import campaign_make
 from tests.fake_esp import SmtpSink
 from tests.test_sending import launched, send_all, smtp_sink, tick

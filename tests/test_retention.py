@@ -7,9 +7,9 @@ from django.core.management import call_command
 from django.utils import timezone, translation
 
 from audit.models import AuditAction, AuditEntry
-from audit.retention import purge_expired
 from audit.services import audit_verify
-from audit.tasks import purge_expired_task
+from console.retention import purge_expired
+from console.tasks import purge_expired_task
 from employees.models import Employee
 from notifications.models import Campaign, CampaignStatus, Delivery, Recipient
 from tests.campaign_factories import EmployeeFactory

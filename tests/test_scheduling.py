@@ -3,14 +3,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from notifications.models import StepKind, StepStatus
-from notifications.scheduling import (
+from notifications.campaigns.scheduling import (
     Window,
     nominal_time,
     step_plan,
     window_contains,
     window_next_opening,
 )
+from notifications.models import StepKind, StepStatus
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")

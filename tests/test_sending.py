@@ -27,8 +27,11 @@ from hypothesis import strategies as st
 
 from audit.models import AuditEntry
 from employees.models import EmailStatus, Employee
-from notifications import acknowledging, sending, services
-from notifications import content as content_mod
+from notifications.acknowledgements import services as acknowledging
+from notifications.campaigns import content as content_mod
+from notifications.campaigns import services
+from notifications.campaigns.tokens import token_from_seed
+from notifications.delivery import sending
 from notifications.models import (
     Campaign,
     CampaignStatus,
@@ -39,7 +42,6 @@ from notifications.models import (
     StepKind,
     StepStatus,
 )
-from notifications.tokens import token_from_seed
 from tests.campaign_factories import EmployeeFactory, campaign_make
 from tests.fake_esp import FakePostmark, SmtpSink
 
@@ -372,7 +374,7 @@ def test_a_chunk_held_back_by_the_rate_limit_keeps_its_claim(
     dead worker's (another worker would send them again)."""
     import time
 
-    from notifications import ratelimit
+    from notifications.delivery import ratelimit
 
     settings.SEND_CLAIM_TIMEOUT = 0.3
     settings.EMAIL_RATE_LIMIT = 8  # a burst of 8, then one every 0.125 s

@@ -18,7 +18,7 @@ import pytest
 from django.utils import timezone
 
 from employees.models import Employee
-from notifications import services
+from notifications.campaigns import services
 from notifications.models import Delivery, DeliveryStatus, Recipient, Step, StepKind
 from tests.campaign_factories import campaign_make
 from tests.fake_esp import FakePostmark, SmtpSink

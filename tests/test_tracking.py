@@ -16,7 +16,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from employees.models import EmailStatus
-from notifications import tracking
+from notifications.delivery import tracking
 from notifications.models import (
     Delivery,
     DeliveryStatus,

@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client, override_settings
 
-from notifications import services
+from notifications.campaigns import services
 from tests.ack_helpers import launched
 from tests.campaign_factories import EmployeeFactory, campaign_make
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from notifications.links import links_csv_write
+from notifications.campaigns.links import links_csv_write
+from notifications.campaigns.selectors import campaign_links
 from notifications.management.commands.campaign_status import _find
 from notifications.models import LINKS_AVAILABLE
-from notifications.selectors import campaign_links
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from notifications.campaigns.selectors import campaign_status
 from notifications.models import Campaign
-from notifications.selectors import campaign_status
 
 _COLUMNS = ("targeted", "queued", "sent", "failed", "delivered", "bounced")
 

@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from notifications import services, steering
-from notifications.library import TEMPLATES
+from notifications.campaigns import services, steering
+from notifications.campaigns.library import TEMPLATES
 
 
 def _deadline(text: str) -> datetime:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from notifications import sending
+from notifications.delivery import sending
 
 
 class Command(BaseCommand):
@@ -34,7 +34,7 @@ class Command(BaseCommand):
             totals.errors += result.errors
 
         if options["enqueue"]:
-            from notifications.tasks import enqueue_chunk
+            from notifications.delivery.tasks import enqueue_chunk
 
             tick = sending.dispatch_tick(enqueue=enqueue_chunk)
         else:

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction, AuditEntry
 from audit.services import audit_record
-from notifications import services
+from notifications.campaigns import services
 from notifications.models import (
     Campaign,
     CampaignStatus,

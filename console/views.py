@@ -25,8 +25,9 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from audit import evidence, gdpr, services
-from employees.exporting import CSV_CONTENT_TYPE
+from audit import services
+from common.exporting import CSV_CONTENT_TYPE
+from console import evidence, gdpr
 from employees.models import Employee
 from notifications.models import Campaign
 

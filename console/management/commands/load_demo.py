@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from employees import demo
+from console import demo
 
 
 class Command(BaseCommand):

@@ -28,11 +28,21 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.models import AuditAction
 from audit.services import audit_record
 from employees.models import EmailStatus, Employee
-from notifications import acknowledging, corrections, services, steering, tracking
-from notifications import content as content_mod
-from notifications.dashboard import Dashboard
-from notifications.library import template_choices
-from notifications.links import links_csv_write, qr_svg
+from notifications.acknowledgements import corrections
+from notifications.acknowledgements import services as acknowledging
+from notifications.campaigns import content as content_mod
+from notifications.campaigns import services, steering
+from notifications.campaigns.library import template_choices
+from notifications.campaigns.links import links_csv_write, qr_svg
+from notifications.campaigns.selectors import (
+    audience_choices,
+    audience_filter,
+    campaign_letters,
+    campaign_links,
+    campaign_status,
+)
+from notifications.dashboard.views import Dashboard
+from notifications.delivery import tracking
 from notifications.models import (
     LINKS_AVAILABLE,
     Acknowledgement,
@@ -46,13 +56,6 @@ from notifications.models import (
     StepStatus,
     default_time_zone,
     default_weekdays,
-)
-from notifications.selectors import (
-    audience_choices,
-    audience_filter,
-    campaign_letters,
-    campaign_links,
-    campaign_status,
 )
 
 WEEKDAYS = [

@@ -24,12 +24,13 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from notifications import acknowledging, csrftoken, throttle
-from notifications import content as content_mod
-from notifications.acknowledging import LinkState, Outcome
-from notifications.forms import AckForm, VerifyForm
+from notifications.acknowledgements import csrftoken, throttle
+from notifications.acknowledgements import services as acknowledging
+from notifications.acknowledgements.forms import AckForm, VerifyForm
+from notifications.acknowledgements.services import LinkState, Outcome
+from notifications.campaigns import content as content_mod
+from notifications.campaigns.selectors import campaign_by_reference
 from notifications.models import Campaign, CampaignContent, Recipient
-from notifications.selectors import campaign_by_reference
 
 # What django.views.decorators.cache.never_cache sets, written once instead
 # of parsed and patched for each response of the link page.

@@ -22,8 +22,9 @@ from django.utils.html import linebreaks, urlize
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from notifications import content as content_mod
-from notifications.db import cursor_prepared
+from common.db import cursor_prepared
+from notifications.campaigns import content as content_mod
+from notifications.campaigns.tokens import token_hash
 from notifications.models import (
     LINKS_AVAILABLE,
     Acknowledgement,
@@ -33,7 +34,6 @@ from notifications.models import (
     CampaignStatus,
     Recipient,
 )
-from notifications.tokens import token_hash
 
 
 class LinkState(models.TextChoices):

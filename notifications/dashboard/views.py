@@ -47,15 +47,14 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from employees.exporting import (
+from common.exporting import (
     CSV_CONTENT_TYPE,
     excel_delimiter,
     neutralise,
     xlsx_response,
 )
-from notifications import charts, services, steering
-from notifications.models import Campaign, CampaignStatus, StepKind
-from notifications.selectors import (
+from notifications.campaigns import services, steering
+from notifications.campaigns.selectors import (
     BREAKDOWN_FIELDS,
     PEOPLE_EXPORT_COLUMNS,
     DashboardFigures,
@@ -66,6 +65,8 @@ from notifications.selectors import (
     people_filter_choices,
     people_filtered,
 )
+from notifications.dashboard import charts
+from notifications.models import Campaign, CampaignStatus, StepKind
 
 PAGE_SIZE = 100
 CSV_CHUNK_ROWS = 1000
@@ -399,7 +400,7 @@ def _csv_chunks(
     headers: list[str], rows: Iterator[tuple], *, delimiter: str
 ) -> Iterator[bytes]:
     """Rows already text and neutralised (``_export_rows``), in chunks; the
-    BOM makes Excel read UTF-8 (same format as employees/exporting.py)."""
+    BOM makes Excel read UTF-8 (same format as common/exporting.py)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     buffer.write("\ufeff")

@@ -14,7 +14,7 @@ import qrcode
 import qrcode.image.svg
 from django.utils.safestring import SafeString, mark_safe
 
-from notifications.selectors import LinkRow
+from notifications.campaigns.selectors import LinkRow
 
 CSV_HEADER = ("email", "first_name", "last_name", "department", "link")
 

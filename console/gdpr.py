@@ -18,8 +18,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit import chain, services
-from audit.models import AuditAction, AuditEntry, RecordKind, SealedRecord
+from audit.models import AuditAction, AuditEntry, SealedRecord
 from employees.models import Employee
+from notifications.campaigns.sealing import RecordKind
 from notifications.models import Delivery, Recipient
 
 ERASED_DOMAIN = "erased.invalid"

@@ -23,8 +23,9 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from audit import gdpr, services
+from audit import services
 from audit.models import AuditAction
+from console import gdpr
 from employees.models import Employee
 from notifications.models import Campaign, CampaignStatus, Delivery, Recipient
 

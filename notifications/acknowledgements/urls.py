@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from notifications import views
+from notifications.acknowledgements import views
 
 app_name = "ack"
 

@@ -55,10 +55,13 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
+from common.db import cursor_prepared
 from employees.models import EmailStatus, Employee
-from notifications import content as content_mod
-from notifications import ratelimit, rawmail, scheduling, services
-from notifications.db import cursor_prepared
+from notifications.campaigns import content as content_mod
+from notifications.campaigns import scheduling, services
+from notifications.campaigns.tokens import token_from_seed
+from notifications.delivery import ratelimit, rawmail
+from notifications.delivery.tracking import status_after_send
 from notifications.models import (
     LAUNCHED_STATUSES,
     OPEN_STEP_STATUSES,
@@ -72,8 +75,6 @@ from notifications.models import (
     StepKind,
     StepStatus,
 )
-from notifications.tokens import token_from_seed
-from notifications.tracking import status_after_send
 
 logger = logging.getLogger(__name__)
 

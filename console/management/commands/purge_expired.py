@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
-from audit.retention import purge_expired
 from audit.services import os_user
+from console.retention import purge_expired
 
 
 class Command(BaseCommand):

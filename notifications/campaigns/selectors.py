@@ -16,12 +16,13 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from employees.models import EmailStatus, Employee
-from notifications.content import (
+from notifications.campaigns.content import (
     ack_url,
     message_language,
     placeholder_values,
     substitute,
 )
+from notifications.campaigns.tokens import token_from_seed
 from notifications.models import (
     OPEN_STEP_STATUSES,
     Campaign,
@@ -33,7 +34,6 @@ from notifications.models import (
     StepKind,
     StepStatus,
 )
-from notifications.tokens import token_from_seed
 
 # How Delivery statuses add up in the figures the DPO reads. A bounced or
 # delivered message was sent, so "sent" counts everything that left us.

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from audit.evidence import EvidenceError, evidence_verify
+from console.evidence import EvidenceError, evidence_verify
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from audit.retention import purge_expired
+from console.retention import purge_expired
 
 
 @shared_task(name="audit.purge_expired")

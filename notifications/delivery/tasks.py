@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers around notifications.sending.
+"""Celery tasks: thin wrappers around notifications.delivery.sending.
 
 Delivery choices, deliberately:
 
@@ -27,7 +27,7 @@ from dataclasses import asdict
 
 from celery import shared_task
 
-from notifications import sending
+from notifications.delivery import sending
 
 
 def enqueue_chunk(delivery_ids: list[int]) -> None:

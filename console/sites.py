@@ -17,7 +17,7 @@ from django.urls import path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from audit import login, views
+from console import login, views
 
 
 class NotifyAdminSite(admin.AdminSite):

@@ -28,9 +28,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit import chain, services
-from audit.models import AuditAction, AuditEntry, RecordKind, SealedRecord
-from employees.exporting import csv_lines, excel_delimiter
+from audit.models import AuditAction, AuditEntry, SealedRecord
+from common.exporting import csv_lines, excel_delimiter
 from employees.models import ImportRun
+from notifications.campaigns.sealing import RecordKind
 from notifications.models import Campaign, CampaignContent, Step, StepKind
 
 CHAIN_ROW = "chain"

@@ -22,9 +22,11 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from notifications import content as content_mod
-from notifications import scheduling
-from notifications.library import TEMPLATES
+from notifications.campaigns import content as content_mod
+from notifications.campaigns import scheduling
+from notifications.campaigns.library import TEMPLATES
+from notifications.campaigns.selectors import audience_languages, campaign_audience
+from notifications.campaigns.tokens import token_from_seed, token_hash, token_seed_new
 from notifications.models import (
     LAUNCHED_STATUSES,
     Campaign,
@@ -37,8 +39,6 @@ from notifications.models import (
     StepKind,
     StepStatus,
 )
-from notifications.selectors import audience_languages, campaign_audience
-from notifications.tokens import token_from_seed, token_hash, token_seed_new
 
 logger = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from employees.models import EmailStatus, Employee
+from employees.signals import AddressChange, addresses_changed
 from notifications.models import Delivery, DeliveryStatus, Recipient
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ _SOFT_BOUNCE_TYPES = {"SoftBounce", "Transient"}
 # delivered (the demo's figures).
 LOCAL_BACKENDS = (
     "notifications.outbox.EmailBackend",
+    "notifications.delivery.outbox.EmailBackend",
     "django.core.mail.backends.filebased.EmailBackend",
     "django.core.mail.backends.locmem.EmailBackend",
     "django.core.mail.backends.console.EmailBackend",
@@ -190,7 +192,17 @@ def address_fixed(*, employee: Employee, previous_email: str) -> bool:
     )
 
 
-@receiver(tracking, dispatch_uid="notifications.tracking")
+@receiver(addresses_changed, dispatch_uid="notifications.addresses_changed")
+def addresses_changed_received(
+    sender: object, changes: list[AddressChange], **kwargs: object
+) -> None:
+    """The directory changed addresses (an import, an admin edit)."""
+    for change in changes:
+        employee = Employee(pk=change.employee_id, email=change.email)
+        address_fixed(employee=employee, previous_email=change.previous_email)
+
+
+@receiver(tracking, dispatch_uid="notifications.delivery.tracking")
 def tracking_received(
     sender: object, event: AnymailTrackingEvent, esp_name: str, **kwargs: object
 ) -> None:
