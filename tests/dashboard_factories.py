@@ -1,6 +1,6 @@
 """A launched campaign with messages and acknowledgements, built in bulk.
 
-Used by tests/test_dashboard.py (10 or 200 people) and bench/bench_dashboard.py
+Used by tests/notifications/dashboard/test_dashboard.py (10 or 200 people) and bench/bench_dashboard.py
 (100,000 people, 300,000 messages): employees and deliveries are inserted
 with a few set-based statements (INSERT … SELECT), which take seconds for
 100,000 rows on SQLite and PostgreSQL alike.

@@ -278,7 +278,7 @@ def campaign_letters(
 #
 # Each function below runs a fixed number of queries whatever the number of
 # employees: counts are GROUP BY queries folded in Python, never one query per
-# step, group or person. tests/test_dashboard.py pins the numbers.
+# step, group or person. tests/notifications/dashboard/test_dashboard.py pins the numbers.
 
 _PROBLEM_STATUSES = (
     DeliveryStatus.FAILED,

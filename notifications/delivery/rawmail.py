@@ -9,7 +9,7 @@ built once, by Django, with markers in those places, and each person's bytes
 are that prototype with the markers replaced. No library does this: mail
 libraries build a message per call.
 
-The bytes are Django's, checked in tests/test_rawmail.py against
+The bytes are Django's, checked in tests/notifications/delivery/test_rawmail.py against
 ``message().as_bytes()`` for the same values. Whenever the substitution could
 differ from what Django would have produced, ``fill`` returns None and the
 caller sends through Django instead:

@@ -571,7 +571,7 @@ class _Renderer:
     """Campaign messages rendered once per content version and kind.
 
     Rendering three Django templates per message would cost more than
-    sending it; the result is identical (tests/test_sending.py proves it
+    sending it; the result is identical (tests/notifications/delivery/test_sending.py proves it
     against content.message_render), since the per-person values are only
     ever substituted or HTML-escaped.
     """
@@ -872,7 +872,7 @@ def deliveries_send(ids: Sequence[int], *, now: datetime | None = None) -> SendR
         # What sending reads, and nothing else: loading every column of three
         # tables (eight timestamps a row) cost more than the query. A field
         # missing here would cost a query per message, which
-        # tests/test_sending.py's query count catches.
+        # tests/notifications/delivery/test_sending.py's query count catches.
         .only(*_SEND_FIELDS)
         .order_by("id")
     )
@@ -1043,7 +1043,7 @@ class _CampaignEmail(EmailMultiAlternatives):
       (stricter than the generator's line match); the rare collision falls
       back to the generator.
 
-    The bytes are otherwise Django's (tests/test_sending.py compares them).
+    The bytes are otherwise Django's (tests/notifications/delivery/test_sending.py compares them).
     """
 
     def message(self) -> Message:

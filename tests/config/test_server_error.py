@@ -18,7 +18,7 @@ def _fail(request: HttpRequest) -> None:
 urlpatterns = [path("fail/", _fail), *site_urlpatterns]
 
 
-@pytest.mark.urls("tests.test_server_error")
+@pytest.mark.urls("tests.config.test_server_error")
 @pytest.mark.parametrize(
     ("language", "title"),
     [("en", "Something went wrong"), ("fr", "Une erreur s'est produite")],

@@ -28,7 +28,7 @@ from tests.fake_esp import SmtpSink
 from tests.services import chromium_launch
 from tests.workers import beat_until, sending_worker
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 STAFF = (
     "email,first name,last name,department,country,language,manager email\n"
     "claire.martin@example.com,Claire,Martin,Legal,FR,fr,\n"

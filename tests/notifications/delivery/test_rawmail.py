@@ -29,7 +29,12 @@ from notifications.delivery import rawmail, sending
 from notifications.models import DeliveryStatus, StepKind
 from tests.campaign_factories import campaign_make
 from tests.fake_esp import SmtpSink
-from tests.test_sending import launched, send_all, smtp_sink, tick
+from tests.notifications.delivery.test_sending import (
+    launched,
+    send_all,
+    smtp_sink,
+    tick,
+)
 
 _BOUNDARY = re.compile(rb'boundary="([^"]+)"')
 _names = itertools.count()

@@ -36,7 +36,7 @@ from notifications.delivery import ratelimit
 from tests.fake_esp import SmtpSink, _Handler
 from tests.services import REDIS_URL
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 # Timing slack for the lower bounds: sleeps overshoot, never undershoot, and
 # the bucket's clock is absolute, so an overshoot is not carried forward.
 EARLY = 0.15

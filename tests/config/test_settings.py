@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = {
     "DEBUG": "false",
     "SECRET_KEY": "k7$Vq2!xR9pZ-mW4tY8uB1nC6eH3jL0sD5fG-aQ7wE2rT9yU4iO",
