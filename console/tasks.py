@@ -1,4 +1,4 @@
-"""Celery wrappers of the audit services (thin: STYLE.md)."""
+"""Celery wrappers of the console's services: thin, they call one service."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """factory_boy factories and the personas of the admin tests.
 
-Personas (STYLE.md): a DPO (superuser), an HR admin who manages the staff
+Personas (CONTRIBUTING.md): a DPO (superuser), an HR admin who manages the staff
 directory, and a viewer who may only look at it. Build them with
 ``dpo_make()``, ``hr_admin_make()``, ``viewer_make()``; test modules wrap them
 in fixtures.

@@ -1,7 +1,14 @@
 """Ready-made campaigns a DPO can start from (admin and `create_campaign`).
 
-The LinkedIn text is written from the two articles in shared/seeds/ (Le Monde
-and BFM via a news site, and a French explainer, September 2025). Messages
+The LinkedIn text is written from two public French articles of September
+2025 and from LinkedIn's own settings page (LINKEDIN_SETTINGS_URL below):
+"LinkedIn va utiliser les données personnelles de ses utilisateurs pour
+entraîner son IA" (an explainer citing LinkedIn's "Mise à jour des Conditions
+générales et de l'utilisation des données" of 18 September 2025), and a news
+piece of 23 September 2025 reporting Le Monde and BFM ("Le réseau
+professionnel modifie ses paramètres de confidentialité pour étendre à
+l'Europe une collecte de données déjà en place aux États-Unis depuis un an").
+CONTRIBUTING.md lists them too. Messages
 link only to our own acknowledgement page (anti-phishing: a message about
 privacy settings must not carry third-party links); the page, which the
 employee reaches from our own site, shows LinkedIn's settings address in full.
