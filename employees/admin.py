@@ -1,6 +1,6 @@
 """The staff directory in the admin: employees, their export, and the import.
 
-Thin (STYLE.md): the import pages parse the upload, check permission and
+Thin (CONTRIBUTING.md): the import pages parse the upload, check permission and
 method, then call one service of ``employees.services``; the export hands the
 changelist's own queryset to ``common.exporting``.
 """

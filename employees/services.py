@@ -1,7 +1,7 @@
 """Functions that write the staff directory.
 
 Views, admin pages, the ``import_employees`` command and Celery tasks call
-these and hold no rules of their own (STYLE.md). Every import, from the admin
+these and hold no rules of their own (CONTRIBUTING.md). Every import, from the admin
 or the shell, leaves an ImportRun row: the audit trail of the directory.
 """
 

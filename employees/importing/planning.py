@@ -1,0 +1,175 @@
+"""Planning: which rows of the file create, update or leave alone which
+employees, and whom ``--sync`` deactivates (``Plan``, ``_Planner``).
+``analyse_file`` reads, validates and plans a whole file, writing nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO
+
+from django.utils.translation import gettext as _
+
+from employees.importing.reading import ImportFileError, read_table
+from employees.importing.snapshot import _COMPARED, _POS, _load_existing
+from employees.importing.validating import Issue, Row, _Validator
+
+PROGRESS_EVERY = 5000
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class Plan:
+    """What an import would do; ``apply_plan`` carries it out."""
+
+    columns: list[str]
+    rows_total: int = 0
+    creates: list[Row] = field(default_factory=list)
+    updates: list[tuple[int, Row]] = field(default_factory=list)
+    unchanged: int = 0
+    deactivate_ids: list[int] = field(default_factory=list)
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    # Every email (lower) and HR id written in the file, valid row or not: an
+    # employee whose row has an error is not "absent" for --sync.
+    mentioned: set[str] = field(default_factory=set)
+    # State of the directory the plan was made against.
+    existing: dict[int, tuple] = field(default_factory=dict, repr=False)
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.errors)
+
+
+class _Planner:
+    def __init__(self, plan: Plan, *, sync: bool) -> None:
+        self.plan = plan
+        self.sync = sync
+        self.existing = plan.existing
+        self.by_email = {row[1].lower(): pk for pk, row in self.existing.items()}
+        self.by_hr_id = {row[2]: pk for pk, row in self.existing.items() if row[2]}
+        self.matched: set[int] = set()
+        self.rows: list[Row] = []
+        self.file_keys: set[str] = set()
+
+    def add(self, row: Row, validator: _Validator) -> None:
+        pk = self._match(row, validator)
+        if pk is False:
+            return
+        row.pk = pk
+        self.rows.append(row)
+        self.file_keys.add(row.key)
+        if pk is not None:
+            self.matched.add(pk)
+
+    def _match(self, row: Row, validator: _Validator) -> int | bool | None:
+        """Primary key of the matched employee, None for a new one, False on error."""
+        hr_id = row.values.get("hr_id")
+        by_email = self.by_email.get(row.key)
+        if hr_id and hr_id in self.by_hr_id:
+            pk = self.by_hr_id[hr_id]
+            if by_email is not None and by_email != pk:
+                validator.error(
+                    row.line,
+                    "email",
+                    _(
+                        "%(email)s belongs to another employee (HR id %(other)s) in the directory."
+                    )
+                    % {"email": row.email, "other": self.existing[by_email][2] or "-"},
+                )
+                return False
+            return pk
+        if by_email is not None:
+            current_hr_id = self.existing[by_email][2]
+            if hr_id and current_hr_id and current_hr_id != hr_id:
+                validator.error(
+                    row.line,
+                    "hr_id",
+                    _(
+                        "%(email)s has HR id %(current)s in the directory, not %(given)s."
+                    )
+                    % {"email": row.email, "current": current_hr_id, "given": hr_id},
+                )
+                return False
+            return by_email
+        return None
+
+    def finish(self, validator: _Validator) -> None:
+        manager_emails = {pk: row[1].lower() for pk, row in self.existing.items()}
+        for row in self.rows:
+            self._resolve_manager(row, validator)
+            if row.pk is None:
+                self.plan.creates.append(row)
+            elif self._changed(self.existing[row.pk], row, manager_emails):
+                self.plan.updates.append((row.pk, row))
+            else:
+                self.plan.unchanged += 1
+        if self.sync:
+            self.plan.deactivate_ids = [
+                pk for pk, row in self.existing.items() if self._absent(pk, row)
+            ]
+
+    def _absent(self, pk: int, current: tuple) -> bool:
+        if not current[_POS["is_active"]] or pk in self.matched:
+            return False
+        mentioned = self.plan.mentioned
+        hr_id = current[_POS["hr_id"]].lower()
+        if hr_id and hr_id in mentioned:
+            return False
+        return current[_POS["email"]].lower() not in mentioned
+
+    def _resolve_manager(self, row: Row, validator: _Validator) -> None:
+        key = row.manager_key
+        if not key or key in self.file_keys or key in self.by_email:
+            return
+        validator.warn(
+            row.line,
+            validator.labels["manager"],
+            _(
+                "Manager %(email)s is neither in the file nor in the directory; manager left unchanged."
+            )
+            % {"email": key},
+        )
+        row.manager_key = None
+
+    def _changed(
+        self, current: tuple, row: Row, manager_emails: dict[int, str]
+    ) -> bool:
+        if not current[_POS["is_active"]] or current[_POS["email"]] != row.email:
+            return True
+        for name in _COMPARED:
+            if name in row.values and current[_POS[name]] != row.values[name]:
+                return True
+        if row.manager_key is None:
+            return False
+        current_manager = current[_POS["manager_id"]]
+        return (
+            manager_emails.get(current_manager) if current_manager else ""
+        ) != row.manager_key
+
+
+def analyse_file(
+    binary: IO[bytes], *, sync: bool = False, progress: ProgressCallback | None = None
+) -> Plan:
+    """Read and validate the whole file and plan the changes. Writes nothing."""
+    rows, estimated = read_table(binary)
+    plan = Plan(columns=[])
+    try:
+        header_line, headers = next(rows)
+    except StopIteration:
+        raise ImportFileError(_("The file has no header row.")) from None
+    validator = _Validator(header_line, headers, plan, sync=sync)
+    plan.existing = _load_existing()
+    planner = _Planner(plan, sync=sync)
+    for count, (line, cells) in enumerate(rows, start=1):
+        row = validator.row(line, cells)
+        if row is not None:
+            planner.add(row, validator)
+        plan.rows_total = count
+        if progress and count % PROGRESS_EVERY == 0:
+            progress(count, max(estimated - 1, count))
+    planner.finish(validator)
+    if progress:
+        progress(plan.rows_total, plan.rows_total)
+    return plan

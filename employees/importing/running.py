@@ -1,0 +1,65 @@
+"""``run_import``: analyse a file, then write it unless it is a dry run or
+its errors refuse it; what happened, counted, as an ``ImportResult``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import IO, Any
+
+from employees.importing.applying import apply_plan
+from employees.importing.planning import ProgressCallback, analyse_file
+from employees.importing.validating import Issue
+
+
+@dataclass
+class ImportResult:
+    created: int
+    updated: int
+    unchanged: int
+    deactivated: int
+    errors: list[Issue]
+    warnings: list[Issue]
+    rows: int
+    written: bool
+    dry_run: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "deactivated": self.deactivated,
+            "errors": [issue.as_dict() for issue in self.errors],
+            "warnings": [issue.as_dict() for issue in self.warnings],
+            "rows": self.rows,
+            "written": self.written,
+            "dry_run": self.dry_run,
+        }
+
+
+def run_import(
+    binary: IO[bytes],
+    *,
+    sync: bool = False,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
+) -> ImportResult:
+    """Analyse, then (unless dry run or refused) write. Raises ImportFileError."""
+    plan = analyse_file(binary, sync=sync, progress=progress)
+    refused = plan.has_errors and not skip_invalid
+    write = not dry_run and not refused
+    if write:
+        apply_plan(plan)
+    counted = write or dry_run
+    return ImportResult(
+        created=len(plan.creates) if counted else 0,
+        updated=len(plan.updates) if counted else 0,
+        unchanged=plan.unchanged if counted else 0,
+        deactivated=len(plan.deactivate_ids) if counted else 0,
+        errors=plan.errors,
+        warnings=plan.warnings,
+        rows=plan.rows_total,
+        written=write,
+        dry_run=dry_run,
+    )
