@@ -7,8 +7,9 @@ and plans the changes; ``apply_plan`` writes the plan in one transaction.
 Why our own reader and writer instead of django-import-export: its bulk mode
 loads about 5,700 rows/s on this kind of machine, and the target is 30,000
 rows/s for a 100,000-row file. The work here is plain ``csv``/``openpyxl``
-reading, one pass of validation in Python, and bulk INSERT ... ON CONFLICT
-(upsert by primary key) through the ORM, which is what makes the target.
+reading, one pass of validation in Python, and batched INSERT and UPDATE
+statements through the cursor's ``executemany`` (``applying`` says why not
+``bulk_create``), which is what makes the target.
 
 The package, one stage of the work a module, in order:
 
