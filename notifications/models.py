@@ -1,7 +1,11 @@
 """The campaign domain: what is sent, to whom, when, and what happened.
 
-No rules live here (see services.py, scheduling.py, content.py, sending.py):
-only the tables, their constraints and the indexes the workers rely on.
+Only the tables, their constraints and the indexes the workers rely on, and
+the status sets several stages share. The one rule kept here is the campaign
+lifecycle (CAMPAIGN_ACTIONS: which action each status allows), so that the
+services' conditional UPDATEs, the admin's buttons and the dashboard's read
+the same table; every other rule lives in the stages (services.py,
+scheduling.py, content.py, sending.py).
 
 Manager digests: a digest goes to a manager who is often not a recipient of
 the campaign (not in the audience, or already acknowledged). Rather than a
@@ -66,6 +70,61 @@ class StepStatus(models.TextChoices):
     DONE = "done", _("Done")
     SKIPPED = "skipped", _("Skipped")
     MISSED = "missed", _("Missed (deadline passed)")
+
+
+class CampaignAction(models.TextChoices):
+    """What a user may do to a campaign (the dashboard's buttons and words)."""
+
+    LAUNCH = "launch", _("Launch")
+    APPROVE = "approve", _("Approve the launch")
+    PAUSE = "pause", _("Pause")
+    RESUME = "resume", _("Resume")
+    CANCEL = "cancel", _("Cancel the campaign")
+    REMIND = "remind", _("Send the next reminder now")
+    RETRY = "retry", _("Retry the failed")
+
+
+# The lifecycle: which action each status allows, whoever asks and whatever
+# the figures. The services' conditional UPDATEs (WHERE status IN …), the
+# admin's lifecycle buttons and the dashboard's buttons all read it; what
+# depends on the deadline, the figures or the user is checked on top where it
+# is known (services.campaign_resumable, steering, the dashboard's actions).
+CAMPAIGN_ACTIONS: dict[str, frozenset[str]] = {
+    CampaignStatus.DRAFT: frozenset(
+        {CampaignAction.LAUNCH, CampaignAction.APPROVE, CampaignAction.CANCEL}
+    ),
+    CampaignStatus.SCHEDULED: frozenset(
+        {
+            CampaignAction.PAUSE,
+            CampaignAction.REMIND,
+            CampaignAction.RETRY,
+            CampaignAction.CANCEL,
+        }
+    ),
+    CampaignStatus.RUNNING: frozenset(
+        {
+            CampaignAction.PAUSE,
+            CampaignAction.REMIND,
+            CampaignAction.RETRY,
+            CampaignAction.CANCEL,
+        }
+    ),
+    # Resuming also needs the deadline ahead to be offered (after it nothing
+    # can go out): services.campaign_resumable.
+    CampaignStatus.PAUSED: frozenset(
+        {CampaignAction.RESUME, CampaignAction.RETRY, CampaignAction.CANCEL}
+    ),
+    # Failed messages put back in the queue run a finished campaign again.
+    CampaignStatus.FINISHED: frozenset({CampaignAction.RETRY}),
+    CampaignStatus.CANCELLED: frozenset(),
+}
+
+
+def statuses_allowing(action: str) -> tuple[str, ...]:
+    """The statuses ``action`` may start from: the WHERE of its UPDATE."""
+    return tuple(
+        status for status, actions in CAMPAIGN_ACTIONS.items() if action in actions
+    )
 
 
 # Launched and not ended: the campaign may still send.
@@ -197,6 +256,14 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def allows(self, action: str) -> bool:
+        """Whether the campaign's status allows ``action`` (CAMPAIGN_ACTIONS)."""
+        return action in CAMPAIGN_ACTIONS.get(self.status, frozenset())
+
+    def actions_allowed(self) -> list[CampaignAction]:
+        """The actions its status allows, in CampaignAction's order."""
+        return [action for action in CampaignAction if self.allows(action)]
 
 
 class CampaignContent(models.Model):

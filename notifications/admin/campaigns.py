@@ -48,6 +48,7 @@ from notifications.models import (
     Acknowledgement,
     BadAddress,
     Campaign,
+    CampaignAction,
     CampaignContent,
     CampaignStatus,
     Delivery,
@@ -67,12 +68,29 @@ WEEKDAYS = [
     (5, gettext_lazy("Saturday")),
     (6, gettext_lazy("Sunday")),
 ]
-# Lifecycle buttons: action name -> (service, message logged and shown).
+# Lifecycle buttons of the change page, in their order: action -> (service,
+# button, message logged and shown). Which are offered: _available_actions.
 _LIFECYCLE = {
-    "launch": (services.campaign_launch, gettext_lazy("Campaign launched.")),
-    "pause": (services.campaign_pause, gettext_lazy("Campaign paused.")),
-    "resume": (services.campaign_resume, gettext_lazy("Campaign resumed.")),
-    "cancel": (services.campaign_cancel, gettext_lazy("Campaign cancelled.")),
+    CampaignAction.LAUNCH: (
+        services.campaign_launch,
+        CampaignAction.LAUNCH.label,
+        gettext_lazy("Campaign launched."),
+    ),
+    CampaignAction.PAUSE: (
+        services.campaign_pause,
+        CampaignAction.PAUSE.label,
+        gettext_lazy("Campaign paused."),
+    ),
+    CampaignAction.RESUME: (
+        services.campaign_resume,
+        CampaignAction.RESUME.label,
+        gettext_lazy("Campaign resumed."),
+    ),
+    CampaignAction.CANCEL: (
+        services.campaign_cancel,
+        gettext_lazy("Cancel campaign"),
+        gettext_lazy("Campaign cancelled."),
+    ),
 }
 
 
@@ -514,7 +532,7 @@ class CampaignAdmin(admin.ModelAdmin):
         campaign = self._campaign(request, pk, change=True)
         if action not in _LIFECYCLE:
             raise PermissionDenied
-        if action == "launch" and steering.approval_required():
+        if action == CampaignAction.LAUNCH and steering.approval_required():
             # Four-eyes: the dashboard asks for (or gives) the approval.
             return HttpResponseRedirect(
                 reverse(
@@ -522,7 +540,7 @@ class CampaignAdmin(admin.ModelAdmin):
                     args=[campaign.pk, "launch"],
                 )
             )
-        service, note = _LIFECYCLE[action]
+        service, _button, note = _LIFECYCLE[action]
         try:
             done = service(campaign=campaign, user=request.user)
         except services.CampaignError as exc:
@@ -681,17 +699,17 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 def _available_actions(campaign: Campaign) -> list[tuple[str, str]]:
-    status = campaign.status
-    actions = []
-    if status == CampaignStatus.DRAFT:
-        actions.append(("launch", _("Launch")))
-    if status in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
-        actions.append(("pause", _("Pause")))
-    if services.campaign_resumable(campaign):
-        actions.append(("resume", _("Resume")))
-    if status not in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
-        actions.append(("cancel", _("Cancel campaign")))
-    return actions
+    """The lifecycle buttons the campaign's status allows (CAMPAIGN_ACTIONS);
+    "Resume" also needs the deadline ahead (services.campaign_resumable)."""
+    return [
+        (action.value, str(button))
+        for action, (_service, button, _note) in _LIFECYCLE.items()
+        if (
+            services.campaign_resumable(campaign)
+            if action == CampaignAction.RESUME
+            else campaign.allows(action)
+        )
+    ]
 
 
 class AcknowledgementInline(admin.TabularInline):

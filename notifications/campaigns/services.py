@@ -1,8 +1,9 @@
 """Functions that write the campaign domain.
 
 Admin actions, management commands and the dispatcher call these; each state
-change is a conditional UPDATE (``WHERE status IN …``) so a double click, two
-admins or a repeated task change the campaign once.
+change is a conditional UPDATE (``WHERE status IN …``, the statuses the
+lifecycle table models.CAMPAIGN_ACTIONS allows the action from) so a double
+click, two admins or a repeated task change the campaign once.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from notifications.campaigns.tokens import token_from_seed, token_hash, token_se
 from notifications.models import (
     LAUNCHED_STATUSES,
     Campaign,
+    CampaignAction,
     CampaignContent,
     CampaignStatus,
     Delivery,
@@ -38,6 +40,7 @@ from notifications.models import (
     Step,
     StepKind,
     StepStatus,
+    statuses_allowing,
 )
 
 logger = logging.getLogger(__name__)
@@ -79,13 +82,17 @@ def _now(now: datetime | None) -> datetime:
 def _transition(
     campaign: Campaign,
     *,
-    allowed: tuple[str, ...],
+    action: CampaignAction,
     to: str,
     audit: tuple[str, object] | None = None,
     **fields: object,
 ) -> bool:
-    """``audit``: (action, user) to record in the audit log when it changed."""
+    """Take ``action`` if the campaign's status allows it (CAMPAIGN_ACTIONS).
+
+    ``audit``: (action, user) to record in the audit log when it changed.
+    """
     before = campaign.status
+    allowed = statuses_allowing(action)
     with transaction.atomic():
         changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
             status=to, updated_at=timezone.now(), **fields
@@ -396,7 +403,7 @@ def campaign_launch(
     with transaction.atomic():
         if not _transition(
             campaign,
-            allowed=(CampaignStatus.DRAFT,),
+            action=CampaignAction.LAUNCH,
             to=CampaignStatus.SCHEDULED,
             audit=(AuditAction.CAMPAIGN_LAUNCH, user),
             launched_at=now,
@@ -472,7 +479,7 @@ def campaign_pause(
 ) -> bool:
     return _transition(
         campaign,
-        allowed=(CampaignStatus.SCHEDULED, CampaignStatus.RUNNING),
+        action=CampaignAction.PAUSE,
         to=CampaignStatus.PAUSED,
         audit=(AuditAction.CAMPAIGN_PAUSE, user),
         paused_at=_now(now),
@@ -480,11 +487,10 @@ def campaign_pause(
 
 
 def campaign_resumable(campaign: Campaign) -> bool:
-    """Whether to offer "Resume": paused, and before the deadline (after it
-    nothing can go out; the dispatcher finishes the campaign instead)."""
-    return (
-        campaign.status == CampaignStatus.PAUSED and campaign.deadline > timezone.now()
-    )
+    """Whether to offer "Resume": allowed by the status (paused), and before
+    the deadline (after it nothing can go out; the dispatcher finishes the
+    campaign instead). campaign_resume itself takes any paused campaign."""
+    return campaign.allows(CampaignAction.RESUME) and campaign.deadline > timezone.now()
 
 
 def campaign_resume(*, campaign: Campaign, user: object | None = None) -> bool:
@@ -499,7 +505,7 @@ def campaign_resume(*, campaign: Campaign, user: object | None = None) -> bool:
     ).exists()
     return _transition(
         campaign,
-        allowed=(CampaignStatus.PAUSED,),
+        action=CampaignAction.RESUME,
         to=CampaignStatus.RUNNING if started else CampaignStatus.SCHEDULED,
         audit=(AuditAction.CAMPAIGN_RESUME, user),
         paused_at=None,
@@ -513,7 +519,7 @@ def campaign_cancel(
     with transaction.atomic():
         if not _transition(
             campaign,
-            allowed=(CampaignStatus.DRAFT, *LAUNCHED_STATUSES),
+            action=CampaignAction.CANCEL,
             to=CampaignStatus.CANCELLED,
             audit=(AuditAction.CAMPAIGN_CANCEL, user),
             cancelled_at=now,

@@ -28,6 +28,7 @@ from audit.services import audit_record
 from notifications.campaigns import services
 from notifications.models import (
     Campaign,
+    CampaignAction,
     CampaignStatus,
     Delivery,
     DeliveryStatus,
@@ -41,13 +42,6 @@ REQUESTED = "requested"
 APPROVED = "approved"
 # Entries that void a pending launch request when recorded after it.
 _VOIDING = (AuditAction.CONTENT_CHANGE, AuditAction.CAMPAIGN_EDIT)
-_REMINDABLE = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING)
-_RETRYABLE = (
-    CampaignStatus.SCHEDULED,
-    CampaignStatus.RUNNING,
-    CampaignStatus.PAUSED,
-    CampaignStatus.FINISHED,
-)
 
 
 def approval_required() -> bool:
@@ -70,8 +64,9 @@ def _campaign_entries(campaign: Campaign):
 
 
 def launch_request_pending(campaign: Campaign) -> AuditEntry | None:
-    """The launch request waiting for a second DPO, if any."""
-    if campaign.status != CampaignStatus.DRAFT:
+    """The launch request waiting for a second DPO, if any (only a draft's:
+    the status must allow approving)."""
+    if not campaign.allows(CampaignAction.APPROVE):
         return None
     latest = (
         _campaign_entries(campaign)
@@ -87,7 +82,7 @@ def launch_request_pending(campaign: Campaign) -> AuditEntry | None:
 def launch_request(*, campaign: Campaign, user: object) -> AuditEntry:
     """Ask for the launch; refused when the campaign could not launch now."""
     problems = services.campaign_launch_problems(campaign=campaign)
-    if campaign.status != CampaignStatus.DRAFT:
+    if not campaign.allows(CampaignAction.LAUNCH):
         problems.append(_("Only a draft can be launched."))
     if problems:
         raise services.CampaignError(problems)
@@ -151,7 +146,7 @@ def reminder_now(
     """Add a reminder step due now; a second click before it went out
     returns the same step instead of adding another."""
     now = now or timezone.now()
-    if campaign.status not in _REMINDABLE:
+    if not campaign.allows(CampaignAction.REMIND):
         raise services.CampaignError(
             [
                 _("A reminder can only be sent while the campaign runs (it is %(s)s).")
@@ -205,7 +200,7 @@ def failed_retry(
     whose deadline is still ahead runs again until they are sent.
     """
     now = now or timezone.now()
-    if campaign.status not in _RETRYABLE or campaign.deadline <= now:
+    if not campaign.allows(CampaignAction.RETRY) or campaign.deadline <= now:
         raise services.CampaignError([_("This campaign can no longer send.")])
     with transaction.atomic():
         count = Delivery.objects.filter(

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -42,7 +41,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.http import content_disposition_header, urlencode
-from django.utils.translation import get_language, gettext_lazy, ngettext
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
@@ -66,12 +65,12 @@ from notifications.campaigns.selectors import (
     people_filtered,
 )
 from notifications.dashboard import charts
-from notifications.models import Campaign, CampaignStatus, StepKind
+from notifications.dashboard.actions import action_perform, actions_offered
+from notifications.models import Campaign, CampaignAction, StepKind
 
 PAGE_SIZE = 100
 CSV_CHUNK_ROWS = 1000
 SORTS = ("value", "total", "acknowledged", "percent")
-KNOWN_ACTIONS = ("launch", "approve", "pause", "resume", "cancel", "remind", "retry")
 BREAKDOWN_TITLES = {
     "department": gettext_lazy("By department"),
     "country": gettext_lazy("By country / site"),
@@ -79,182 +78,8 @@ BREAKDOWN_TITLES = {
 }
 
 
-# --- Actions -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Action:
-    name: str
-    label: str
-    question: str
-    danger: bool = False
-
-
 def _step_label(kind: str) -> str:
     return str(StepKind(kind).label) if kind in StepKind.values else kind
-
-
-def _actions(
-    request: HttpRequest, figures: DashboardFigures, *, pending: object | None
-) -> list[Action]:
-    """The buttons this user may press now, with the question each asks."""
-    campaign, status = figures.campaign, figures.campaign.status
-    actions: list[Action] = []
-    if status == CampaignStatus.DRAFT:
-        if pending is not None:
-            if steering.is_dpo(request.user) and pending.user_id != request.user.pk:
-                actions.append(
-                    Action(
-                        "approve",
-                        _("Approve the launch"),
-                        ngettext(
-                            "%(who)s asked to launch this campaign. Approve and "
-                            "launch it now for %(n)s employee?",
-                            "%(who)s asked to launch this campaign. Approve and "
-                            "launch it now for %(n)s employees?",
-                            figures.audience,
-                        )
-                        % {"who": pending.username, "n": figures.audience},
-                    )
-                )
-        elif steering.approval_required():
-            actions.append(
-                Action(
-                    "launch",
-                    _("Ask for launch approval"),
-                    ngettext(
-                        "A second DPO must approve the launch. Ask for it now? "
-                        "%(n)s employee will receive the messages once approved.",
-                        "A second DPO must approve the launch. Ask for it now? "
-                        "%(n)s employees will receive the messages once approved.",
-                        figures.audience,
-                    )
-                    % {"n": figures.audience},
-                )
-            )
-        else:
-            actions.append(
-                Action(
-                    "launch",
-                    _("Launch"),
-                    ngettext(
-                        "Launch the campaign? %(n)s employee will receive the "
-                        "first message at its planned time.",
-                        "Launch the campaign? %(n)s employees will receive the "
-                        "first message at its planned time.",
-                        figures.audience,
-                    )
-                    % {"n": figures.audience},
-                )
-            )
-    if status in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
-        actions.append(
-            Action(
-                "pause",
-                _("Pause"),
-                _("Pause the campaign? No message goes out until you resume it."),
-            )
-        )
-        if figures.outstanding and campaign.deadline > timezone.now():
-            actions.append(
-                Action(
-                    "remind",
-                    _("Send the next reminder now"),
-                    ngettext(
-                        "Send a reminder now to the %(n)s person who has not "
-                        "acknowledged yet? It goes out within a minute, inside "
-                        "the send window.",
-                        "Send a reminder now to the %(n)s people who have not "
-                        "acknowledged yet? It goes out within a minute, inside "
-                        "the send window.",
-                        figures.outstanding,
-                    )
-                    % {"n": figures.outstanding},
-                )
-            )
-    if services.campaign_resumable(campaign):
-        actions.append(
-            Action(
-                "resume",
-                _("Resume"),
-                _("Resume the campaign? Steps due during the pause go out now."),
-            )
-        )
-    failed = figures.total("failed")
-    if failed and status != CampaignStatus.CANCELLED:
-        actions.append(
-            Action(
-                "retry",
-                _("Retry the failed"),
-                ngettext(
-                    "Try again to send the %(n)s message that failed?",
-                    "Try again to send the %(n)s messages that failed?",
-                    failed,
-                )
-                % {"n": failed},
-            )
-        )
-    if status not in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
-        actions.append(
-            Action(
-                "cancel",
-                _("Cancel the campaign"),
-                _(
-                    "Cancel the campaign? No further message will be sent. "
-                    "This cannot be undone."
-                ),
-                danger=True,
-            )
-        )
-    return actions
-
-
-def _perform(request: HttpRequest, campaign: Campaign, name: str) -> str:
-    """Run one action; returns the message for the user (CampaignError out)."""
-    user = request.user
-    if name == "launch":
-        outcome, enrolled = steering.launch(campaign=campaign, user=user)
-        if outcome == steering.REQUESTED:
-            return _("Launch requested: a second DPO must approve it.")
-        return ngettext(
-            "Campaign launched for %(n)s employee.",
-            "Campaign launched for %(n)s employees.",
-            enrolled,
-        ) % {"n": enrolled}
-    if name == "approve":
-        enrolled = steering.launch_approve(campaign=campaign, user=user)
-        return ngettext(
-            "Launch approved: campaign launched for %(n)s employee.",
-            "Launch approved: campaign launched for %(n)s employees.",
-            enrolled,
-        ) % {"n": enrolled}
-    if name == "remind":
-        steering.reminder_now(campaign=campaign, user=user)
-        return _("Reminder planned now for those who have not acknowledged.")
-    if name == "retry":
-        count = steering.failed_retry(campaign=campaign, user=user)
-        return ngettext(
-            "%(n)s failed message put back in the queue.",
-            "%(n)s failed messages put back in the queue.",
-            count,
-        ) % {"n": count}
-    service: Callable[..., bool] = {
-        "pause": services.campaign_pause,
-        "resume": services.campaign_resume,
-        "cancel": services.campaign_cancel,
-    }[name]
-    if not service(campaign=campaign, user=user):
-        raise services.CampaignError(
-            [
-                _("Nothing changed: the campaign is %(status)s.")
-                % {"status": campaign.get_status_display()}
-            ]
-        )
-    return {
-        "pause": _("Campaign paused."),
-        "resume": _("Campaign resumed."),
-        "cancel": _("Campaign cancelled."),
-    }[name]
 
 
 class _Paginator(Paginator):
@@ -537,7 +362,9 @@ class Dashboard:
             request,
             _("Dashboard: %(campaign)s") % {"campaign": campaign},
             **_live_context(request, figures),
-            actions=_actions(request, figures, pending=pending) if can_act else [],
+            actions=actions_offered(request, figures, pending=pending)
+            if can_act
+            else [],
             pending=pending,
             live_url=reverse(
                 "admin:notifications_campaign_dashboard_live", args=[campaign.pk]
@@ -563,10 +390,11 @@ class Dashboard:
         campaign = self._get(request, pk, change=True)
         figures = campaign_dashboard(campaign)
         pending = steering.launch_request_pending(campaign)
-        available = {a.name: a for a in _actions(request, figures, pending=pending)}
+        offered = actions_offered(request, figures, pending=pending)
+        available = {a.name: a for a in offered}
         back = reverse("admin:notifications_campaign_dashboard", args=[campaign.pk])
         if action not in available:
-            if action in KNOWN_ACTIONS:
+            if action in CampaignAction.values:
                 messages.warning(
                     request,
                     _("This action is not available now (the campaign is %(s)s).")
@@ -576,7 +404,7 @@ class Dashboard:
             raise Http404
         if request.method == "POST":
             try:
-                messages.success(request, _perform(request, campaign, action))
+                messages.success(request, action_perform(request, campaign, action))
             except services.CampaignError as exc:
                 for reason in exc.messages:
                     messages.error(request, reason)
