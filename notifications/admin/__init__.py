@@ -1,3 +1,10 @@
-"""The DPO's screens in the admin; Django imports this package to register them."""
+"""The DPO's screens in the admin; Django imports this package to register them.
 
-from notifications.admin import campaigns  # noqa: F401
+- campaigns.py: campaigns (settings, text, steps, lifecycle, preview, links);
+  the dashboard's pages hang off its URLs;
+- forms.py: the campaign page's forms;
+- records.py: recipients (and the correction by hand) and deliveries;
+- addresses.py: the addresses that bounced, for HR.
+"""
+
+from notifications.admin import addresses, campaigns, records  # noqa: F401

@@ -1,12 +1,13 @@
-"""The DPO's screens. Thin: forms parse, views check permission and method,
-then call one service (services.py) or selector (selectors.py)."""
+"""The campaign's admin: its change page with the text and steps inlines, the
+lifecycle buttons, the preview, test message, personal links and letters;
+the dashboard's pages are added to its URLs (dashboard/views.py). Thin: forms
+parse (forms.py), views check permission and method, then call one service
+or selector."""
 
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import (
@@ -21,53 +22,39 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from employees.models import EmailStatus, Employee
-from notifications.acknowledgements import corrections
-from notifications.acknowledgements import services as acknowledging
+from employees.models import Employee
+from notifications.admin.forms import (
+    CampaignForm,
+    ContentInlineForm,
+    StepInlineForm,
+    StepInlineFormSet,
+)
 from notifications.campaigns import content as content_mod
 from notifications.campaigns import services, steering
-from notifications.campaigns.library import template_choices
 from notifications.campaigns.links import links_csv_write, qr_svg
 from notifications.campaigns.selectors import (
-    audience_choices,
     audience_filter,
     campaign_letters,
     campaign_links,
     campaign_status,
 )
 from notifications.dashboard.views import Dashboard
-from notifications.delivery import tracking
 from notifications.models import (
     LINKS_AVAILABLE,
-    Acknowledgement,
-    BadAddress,
     Campaign,
     CampaignAction,
     CampaignContent,
     CampaignStatus,
-    Delivery,
-    Recipient,
     Step,
-    StepStatus,
     default_time_zone,
-    default_weekdays,
 )
 
-WEEKDAYS = [
-    (0, gettext_lazy("Monday")),
-    (1, gettext_lazy("Tuesday")),
-    (2, gettext_lazy("Wednesday")),
-    (3, gettext_lazy("Thursday")),
-    (4, gettext_lazy("Friday")),
-    (5, gettext_lazy("Saturday")),
-    (6, gettext_lazy("Sunday")),
-]
 # Lifecycle buttons of the change page, in their order: action -> (service,
 # button, message logged and shown). Which are offered: _available_actions.
 _LIFECYCLE = {
@@ -92,10 +79,6 @@ _LIFECYCLE = {
         gettext_lazy("Campaign cancelled."),
     ),
 }
-
-
-def _choices(values: list[str], current: list[str]) -> list[tuple[str, str]]:
-    return [(v, v) for v in sorted(set(values) | set(current or []))]
 
 
 def _jsonable(value: object) -> object:
@@ -125,119 +108,6 @@ def _audit_edit(request: HttpRequest, campaign: Campaign, form, change: bool) ->
         )
 
 
-class CampaignForm(forms.ModelForm):
-    template = forms.ChoiceField(
-        label=gettext_lazy("Start from template"),
-        required=False,
-        help_text=gettext_lazy("Fills the message in every language it offers."),
-    )
-    departments = forms.MultipleChoiceField(
-        label=gettext_lazy("Departments"),
-        required=False,
-        widget=forms.SelectMultiple(attrs={"data-audience": "department", "size": 6}),
-        help_text=gettext_lazy("None selected: every department."),
-    )
-    countries = forms.MultipleChoiceField(
-        label=gettext_lazy("Countries / sites"),
-        required=False,
-        widget=forms.SelectMultiple(attrs={"data-audience": "country", "size": 6}),
-        help_text=gettext_lazy("None selected: every country or site."),
-    )
-    languages = forms.MultipleChoiceField(
-        label=gettext_lazy("Languages"),
-        required=False,
-        choices=settings.LANGUAGES,
-        widget=forms.SelectMultiple(attrs={"data-audience": "language"}),
-        help_text=gettext_lazy("None selected: every language."),
-    )
-    window_weekdays = forms.TypedMultipleChoiceField(
-        label=gettext_lazy("Send on"),
-        choices=WEEKDAYS,
-        coerce=int,
-        widget=forms.CheckboxSelectMultiple,
-    )
-
-    class Meta:
-        model = Campaign
-        fields = [
-            "name",
-            "deadline",
-            "time_zone",
-            "departments",
-            "countries",
-            "languages",
-            "from_email",
-            "reply_to",
-            "dpo_contact",
-            "window_enabled",
-            "window_start",
-            "window_end",
-            "window_weekdays",
-            "asks_answer",
-            "answer_choices",
-        ]
-        help_texts = {
-            "deadline": gettext_lazy(
-                "In the campaign's time zone (below), as are the steps' times."
-            ),
-        }
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        known = audience_choices()
-        self.fields["template"].choices = [("", "—"), *template_choices()]
-        self.fields["departments"].choices = _choices(
-            known["department"], self.instance.departments
-        )
-        self.fields["countries"].choices = _choices(
-            known["country"], self.instance.countries
-        )
-        if not self.initial.get("window_weekdays"):
-            # The admin's add form starts from an empty initial for this
-            # declared field: show the model's default (Monday to Friday).
-            self.initial["window_weekdays"] = list(
-                self.instance.window_weekdays or default_weekdays()
-            )
-
-    def clean_time_zone(self) -> str:
-        name = self.cleaned_data["time_zone"]
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValidationError(
-                _("Unknown time zone %(name)s.") % {"name": name}
-            ) from exc
-        return name
-
-    def clean(self) -> dict:
-        data = super().clean()
-        launched = self.instance.pk and self.instance.status != CampaignStatus.DRAFT
-        if launched and "dpo_contact" in data and not data["dpo_contact"].strip():
-            self.add_error(
-                "dpo_contact",
-                _("Every message and page shows the DPO contact: it cannot be empty."),
-            )
-        start, end = data.get("window_start"), data.get("window_end")
-        if data.get("window_enabled") and start and end and start >= end:
-            self.add_error(
-                "window_end", _("The send window must open before it closes.")
-            )
-        return data
-
-
-class ContentInlineForm(forms.ModelForm):
-    class Meta:
-        model = CampaignContent
-        fields = ["language", "subject", "body_text", "body_html", "page_text"]
-
-    def clean(self) -> dict:
-        data = super().clean()
-        for field, errors in content_mod.content_errors(data).items():
-            for error in errors:
-                self.add_error(field, error)
-        return data
-
-
 class ContentInline(admin.StackedInline):
     """The current text per language; saving goes through content_save so a
     change after launch becomes a new version instead of an edit."""
@@ -264,41 +134,6 @@ class ContentInline(admin.StackedInline):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         draft = obj is None or obj.status == CampaignStatus.DRAFT
         return draft and super().has_delete_permission(request, obj)
-
-
-class StepInlineForm(forms.ModelForm):
-    class Meta:
-        model = Step
-        fields = ["kind", "offset_days", "at"]
-
-    def clean(self) -> dict:
-        data = super().clean()
-        if (data.get("offset_days") is None) == (data.get("at") is None):
-            raise ValidationError(
-                _("Give either a number of days before the deadline or a time.")
-            )
-        return data
-
-
-class StepInlineFormSet(forms.BaseInlineFormSet):
-    def clean(self) -> None:
-        super().clean()
-        for form in self.forms:
-            step = form.instance
-            if not step.pk or step.status == StepStatus.PENDING:
-                continue
-            # A step that went out (or was missed or skipped) is the record
-            # of who was sent what: it stays as it is.
-            if form in self.deleted_forms:
-                raise ValidationError(
-                    _("A step that is no longer pending cannot be deleted: %(step)s.")
-                    % {"step": step}
-                )
-            if form.has_changed():
-                raise ValidationError(
-                    _("A step that is no longer pending cannot be changed: %(step)s.")
-                    % {"step": step}
-                )
 
 
 class StepInline(admin.TabularInline):
@@ -710,191 +545,3 @@ def _available_actions(campaign: Campaign) -> list[tuple[str, str]]:
             else campaign.allows(action)
         )
     ]
-
-
-class AcknowledgementInline(admin.TabularInline):
-    """The history: the first acknowledgement and each answer change."""
-
-    model = Acknowledgement
-    extra = 0
-    can_delete = False
-    fields = readonly_fields = [
-        "kind",
-        "at",
-        "answer",
-        "content",
-        "language",
-        "client_ip",
-        "user_agent",
-    ]
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-@admin.register(Recipient)
-class RecipientAdmin(admin.ModelAdmin):
-    inlines = [AcknowledgementInline]
-    list_display = ["email", "campaign", "language", "acknowledged_at", "answer"]
-    list_filter = ["campaign", "language"]
-    search_fields = ["email", "first_name", "last_name"]
-    # The token's seed and hash never appear on screen.
-    fields = readonly_fields = [
-        f.name
-        for f in Recipient._meta.fields
-        if f.name not in ("id", "token_seed", "token_hash")
-    ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def get_urls(self) -> list:
-        return [
-            path(
-                "<int:pk>/correct/",
-                self.admin_site.admin_view(self.correct_view),
-                name="notifications_recipient_correct",
-            ),
-            *super().get_urls(),
-        ]
-
-    def correct_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """Record or withdraw an acknowledgement by hand, with a reason."""
-        if not request.user.has_perm("audit.correct_acknowledgement"):
-            raise PermissionDenied
-        recipient = get_object_or_404(Recipient, pk=pk)
-        choices = acknowledging.answer_choices(recipient.campaign, get_language())
-        form = CorrectionForm(request.POST or None, choices=choices)
-        if request.method == "POST" and form.is_valid():
-            try:
-                corrections.acknowledgement_correct(
-                    recipient_id=recipient.pk,
-                    acknowledged=form.cleaned_data["acknowledged"],
-                    answer=form.cleaned_data.get("answer", ""),
-                    reason=form.cleaned_data["reason"],
-                    user=request.user,
-                )
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            else:
-                messages.success(request, _("Acknowledgement corrected."))
-                return HttpResponseRedirect(
-                    reverse("admin:notifications_recipient_change", args=[pk])
-                )
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "original": recipient,
-            "title": _("Correct the acknowledgement of %(email)s")
-            % {"email": recipient.email},
-            "form": form,
-        }
-        return TemplateResponse(
-            request, "admin/notifications/recipient/correct.html", context
-        )
-
-
-class CorrectionForm(forms.Form):
-    acknowledged = forms.TypedChoiceField(
-        label=gettext_lazy("Correction"),
-        choices=[
-            ("1", gettext_lazy("Record the acknowledgement")),
-            ("0", gettext_lazy("Withdraw the acknowledgement")),
-        ],
-        coerce=lambda value: value == "1",
-        widget=forms.RadioSelect,
-    )
-    answer = forms.ChoiceField(label=gettext_lazy("Answer"), required=False)
-    reason = forms.CharField(
-        label=gettext_lazy("Reason"),
-        max_length=500,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=gettext_lazy(
-            "Kept in the audit log, e.g. “signed paper letter received on 12 Nov”."
-        ),
-    )
-
-    def __init__(self, *args: object, choices: list[tuple[str, str]], **kwargs):
-        super().__init__(*args, **kwargs)
-        if choices:
-            self.fields["answer"].choices = [("", "—"), *choices]
-        else:
-            del self.fields["answer"]
-
-
-@admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["to_email", "step", "status", "attempts", "sent_at", "last_error"]
-    list_filter = ["status", "step__kind", "step__campaign"]
-    search_fields = ["to_email", "esp_message_id"]
-    readonly_fields = [f.name for f in Delivery._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-
-class BadAddressForm(forms.ModelForm):
-    class Meta:
-        model = BadAddress
-        fields = ["email"]
-
-
-@admin.register(BadAddress)
-class BadAddressAdmin(admin.ModelAdmin):
-    """Addresses that bounced or complained. Correcting the address here puts
-    the person back to "ok": the next step of each campaign writes to them."""
-
-    form = BadAddressForm
-    list_display = [
-        "email",
-        "first_name",
-        "last_name",
-        "department",
-        "email_status",
-        "last_problem",
-    ]
-    list_filter = ["email_status", "department"]
-    search_fields = ["email", "first_name", "last_name", "hr_id"]
-    readonly_fields = ["first_name", "last_name", "department", "email_status"]
-    fields = ["email", *readonly_fields]
-
-    def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).exclude(email_status=EmailStatus.OK)
-
-    @admin.display(description=gettext_lazy("Last problem reported"))
-    def last_problem(self, obj: BadAddress) -> str:
-        delivery = (
-            Delivery.objects.filter(
-                to_email__iexact=obj.email,
-                status__in=list(tracking.ADDRESS_PROBLEMS),
-            )
-            .order_by("-status_at")
-            .first()
-        )
-        return delivery.last_error[:120] if delivery else "—"
-
-    # The directory's own permissions apply (HR manages addresses).
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.has_perm("employees.view_employee")
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.has_perm("employees.change_employee")
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self.has_view_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def save_model(self, request, obj, form, change) -> None:
-        previous = form.initial.get("email", "")
-        super().save_model(request, obj, form, change)
-        if tracking.address_fixed(employee=obj, previous_email=previous):
-            messages.info(
-                request,
-                _("%(email)s is back to OK: the next step will write to it.")
-                % {"email": obj.email},
-            )
