@@ -20,7 +20,7 @@ from django.utils.translation import ngettext
 
 from audit.models import AuditEntry
 from notifications.campaigns import services, steering
-from notifications.campaigns.selectors import DashboardFigures
+from notifications.dashboard.figures import DashboardFigures
 from notifications.models import Campaign, CampaignAction
 
 

@@ -53,7 +53,9 @@ from common.exporting import (
     xlsx_response,
 )
 from notifications.campaigns import services, steering
-from notifications.campaigns.selectors import (
+from notifications.dashboard import charts
+from notifications.dashboard.actions import action_perform, actions_offered
+from notifications.dashboard.figures import (
     BREAKDOWN_FIELDS,
     PEOPLE_EXPORT_COLUMNS,
     DashboardFigures,
@@ -64,8 +66,6 @@ from notifications.campaigns.selectors import (
     people_filter_choices,
     people_filtered,
 )
-from notifications.dashboard import charts
-from notifications.dashboard.actions import action_perform, actions_offered
 from notifications.models import Campaign, CampaignAction, StepKind
 
 PAGE_SIZE = 100

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from notifications.campaigns import services
-from notifications.campaigns.selectors import campaign_dashboard
+from notifications.dashboard.figures import campaign_dashboard
 from notifications.models import (
     Campaign,
     CampaignStatus,
