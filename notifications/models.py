@@ -5,7 +5,7 @@ the status sets several stages share. The one rule kept here is the campaign
 lifecycle (CAMPAIGN_ACTIONS: which action each status allows), so that the
 services' conditional UPDATEs, the admin's buttons and the dashboard's read
 the same table; every other rule lives in the stages (services.py,
-scheduling.py, content.py, sending.py).
+scheduling.py, content.py, delivery/).
 
 Manager digests: a digest goes to a manager who is often not a recipient of
 the campaign (not in the audience, or already acknowledged). Rather than a

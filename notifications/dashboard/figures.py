@@ -47,7 +47,6 @@ _PROBLEM_STATUSES = (
     DeliveryStatus.SKIPPED,
 )
 # Busy rows: a step still has work for the workers.
-_BUSY = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
 BREAKDOWN_FIELDS = ("department", "country", "language")
 PEOPLE_SHOW = ("outstanding", "acknowledged", "all")
 
