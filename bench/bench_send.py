@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
 
     from employees.models import Employee
     from notifications.campaigns import services
-    from notifications.delivery import sending
+    from notifications.delivery import dispatch, send
     from notifications.models import Delivery, DeliveryStatus
     from tests.services import REDIS_URL
     from tests.workers import celery_worker, client_app
@@ -163,10 +163,10 @@ def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
 
     chunks: list[list[int]] = []
     with CaptureQueriesContext(connection) as tick_queries:
-        sending.dispatch_tick(enqueue=chunks.append)
+        dispatch.dispatch_tick(enqueue=chunks.append)
     # One chunk sent here, to count the sender's queries; the rest to workers.
     with CaptureQueriesContext(connection) as send_queries:
-        sample = sending.deliveries_send(chunks[0])
+        sample = send.deliveries_send(chunks[0])
     expected = args.recipients - sample.sent
     base = target.count
     worker_cpu = sum(_cpu_seconds(w.process.pid) for w in workers)

@@ -251,7 +251,7 @@ ANYMAIL = {
     if key.startswith("ANYMAIL_")
 }
 EMAIL_RATE_LIMIT = env_float("EMAIL_RATE_LIMIT", 0.0, minimum=0.0)
-# Sending pipeline (notifications/delivery/sending.py).
+# Sending pipeline (notifications/delivery/: dispatch.py, send.py; knobs in policy.py).
 SEND_CHUNK_SIZE = env_int("SEND_CHUNK_SIZE", 100, minimum=1)
 # ESP batch sending: name/id of a pass-through template stored at the ESP
 # ({{subject}}, {{{body_text}}}, {{{body_html}}}); empty = one call per message.

@@ -125,7 +125,7 @@ def acquire(
     """Block until ``n`` messages may go out; returns the seconds waited.
 
     ``while_waiting`` is called every ``interval`` seconds of a long wait (a
-    sender renews its claim on the rows it holds, see sending._Claim).
+    sender renews its claim on the rows it holds, see claim._Claim).
     """
     rate = rate_limit()
     if rate <= 0 or n <= 0:

@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers around notifications.delivery.sending.
+"""Celery tasks: thin wrappers around dispatch.dispatch_tick and send.deliveries_send.
 
 Delivery choices, deliberately:
 
@@ -6,7 +6,7 @@ Delivery choices, deliberately:
   run, not when a worker takes it, so a chunk reserved by a worker that dies
   (kill -9, OOM, machine lost) is delivered again instead of vanishing. A
   second delivery is harmless: the task claims its rows first
-  (sending.deliveries_claim) and a duplicate finds nothing left to claim.
+  (claim.deliveries_claim) and a duplicate finds nothing left to claim.
 - ``reject_on_worker_lost=True``: when the pool child running the task dies,
   requeue the message at once rather than marking it failed. Celery leaves
   this off by default because a message that kills its worker would loop;
@@ -27,7 +27,8 @@ from dataclasses import asdict
 
 from celery import shared_task
 
-from notifications.delivery import sending
+from notifications.delivery.dispatch import dispatch_tick
+from notifications.delivery.send import deliveries_send
 
 
 def enqueue_chunk(delivery_ids: list[int]) -> None:
@@ -37,7 +38,7 @@ def enqueue_chunk(delivery_ids: list[int]) -> None:
 @shared_task(name="notifications.dispatch", ignore_result=True)
 def dispatch() -> dict:
     """Beat's tick: due steps → Delivery rows → chunks for the workers."""
-    return asdict(sending.dispatch_tick(enqueue=enqueue_chunk))
+    return asdict(dispatch_tick(enqueue=enqueue_chunk))
 
 
 @shared_task(
@@ -47,4 +48,4 @@ def dispatch() -> dict:
     ignore_result=True,
 )
 def send_chunk(delivery_ids: list[int]) -> dict:
-    return asdict(sending.deliveries_send(delivery_ids))
+    return asdict(deliveries_send(delivery_ids))

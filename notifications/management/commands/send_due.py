@@ -11,7 +11,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from notifications.delivery import sending
+from notifications.delivery.claim import SendReport
+from notifications.delivery.dispatch import dispatch_tick
+from notifications.delivery.send import deliveries_send
 
 
 class Command(BaseCommand):
@@ -25,10 +27,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        totals = sending.SendReport()
+        totals = SendReport()
 
         def send_now(ids: list[int]) -> None:
-            result = sending.deliveries_send(ids)
+            result = deliveries_send(ids)
             for name in ("claimed", "sent", "skipped", "retried", "failed"):
                 setattr(totals, name, getattr(totals, name) + getattr(result, name))
             totals.errors += result.errors
@@ -36,9 +38,9 @@ class Command(BaseCommand):
         if options["enqueue"]:
             from notifications.delivery.tasks import enqueue_chunk
 
-            tick = sending.dispatch_tick(enqueue=enqueue_chunk)
+            tick = dispatch_tick(enqueue=enqueue_chunk)
         else:
-            tick = sending.dispatch_tick(enqueue=send_now)
+            tick = dispatch_tick(enqueue=send_now)
         for name, value in asdict(tick).items():
             self.stdout.write(f"{name}: {value}")
         if not options["enqueue"]:

@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 from audit.models import AuditAction, AuditEntry
 from employees.models import Employee
 from notifications.campaigns import services
-from notifications.delivery import sending
+from notifications.delivery import dispatch
 from notifications.models import (
     Campaign,
     CampaignStatus,
@@ -318,7 +318,7 @@ def test_it_sends_the_next_reminder_now_to_the_outstanding_only(client, dpo, bui
     [step] = Step.objects.filter(
         campaign=campaign, kind=StepKind.REMINDER, at__isnull=False
     )
-    sending.dispatch_tick(enqueue=lambda ids: None)
+    dispatch.dispatch_tick(enqueue=lambda ids: None)
     targeted = set(step.deliveries.values_list("recipient_id", flat=True))
     outstanding = set(
         campaign.recipients.filter(acknowledged_at=None).values_list("id", flat=True)

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from notifications.campaigns import content as content_mod
 from notifications.campaigns.tokens import token_from_seed
-from notifications.delivery import rawmail, sending
-from notifications.models import DeliveryStatus, StepKind
+from notifications.delivery import rawmail, render
+from notifications.models import Delivery, DeliveryStatus, StepKind
 from tests.campaign_factories import campaign_make
 from tests.fake_esp import SmtpSink
 from tests.notifications.delivery.test_sending import (
@@ -72,11 +72,11 @@ def _djangos(campaign, message, to: str) -> bytes:
 
 
 def _fast(campaign, content, *, first, last, to, kind=StepKind.REMINDER):
-    renderer = sending._Renderer(campaign=campaign, kind=kind, now=timezone.now())
+    renderer = render._Renderer(campaign=campaign, kind=kind, now=timezone.now())
     message, key, values = renderer.render_keyed(
         content, first=first, last=last, token=token_from_seed("seed")
     )
-    out = sending._Outgoing(None, to, message, renderer, key, values)
+    out = render._Outgoing(None, to, message, renderer, key, values)
     return message, renderer.raw(out)
 
 
@@ -135,14 +135,14 @@ def test_a_personal_subject_or_an_unusual_address_goes_through_django():
 def test_two_messages_never_share_a_boundary_or_message_id():
     email = content_mod.EmailMultiAlternatives(
         subject="Sujet",
-        body=f"Bonjour {sending._MARKS['first_name']}",
+        body=f"Bonjour {render._MARKS['first_name']}",
         from_email="dpo@example.com",
         to=[rawmail.TO_MARK],
     )
     email.attach_alternative(
-        f"<p>{rawmail.html_mark(sending._MARKS['first_name'])}</p>", "text/html"
+        f"<p>{rawmail.html_mark(render._MARKS['first_name'])}</p>", "text/html"
     )
-    proto = rawmail.Prototype.build(email, sending._MARKS)
+    proto = rawmail.Prototype.build(email, render._MARKS)
     one = proto.fill({"first_name": "Anne"}, "anne@example.com")
     two = proto.fill({"first_name": "Anne"}, "anne@example.com")
     assert one[1] != two[1]
@@ -162,7 +162,7 @@ def test_over_smtp_each_person_receives_their_own_name_and_link(settings):
         text = text.decode()
         assert f"Bonjour {recipient.first_name}" in text
         assert f"/a/{token_from_seed(recipient.token_seed)}/" in text
-    assert {d.status for d in sending.Delivery.objects.all()} == {DeliveryStatus.SENT}
+    assert {d.status for d in Delivery.objects.all()} == {DeliveryStatus.SENT}
 
 
 def test_sendmail_refusals_raise_what_smtplib_raises_and_keep_the_connection():

@@ -31,7 +31,7 @@ from notifications.acknowledgements import services as acknowledging
 from notifications.campaigns import content as content_mod
 from notifications.campaigns import services
 from notifications.campaigns.tokens import token_from_seed
-from notifications.delivery import sending
+from notifications.delivery import claim, dispatch, policy, render, send
 from notifications.models import (
     Campaign,
     CampaignStatus,
@@ -80,7 +80,7 @@ class Collect:
 
 def tick(now=None):
     collect = Collect()
-    report = sending.dispatch_tick(enqueue=collect, now=now)
+    report = dispatch.dispatch_tick(enqueue=collect, now=now)
     return report, collect.chunks
 
 
@@ -95,7 +95,7 @@ def smtp_sink(settings, **options):
 
 def send_all(chunks):
     for chunk in chunks:
-        sending.deliveries_send(chunk)
+        send.deliveries_send(chunk)
 
 
 # --- Dispatch ------------------------------------------------------------------
@@ -329,9 +329,9 @@ def test_it_lets_only_one_worker_claim_a_row():
     launched(3)
     _, chunks = tick()
     ids = chunks[0]
-    assert sending.deliveries_claim(ids, now=timezone.now()) == sorted(ids)
-    assert sending.deliveries_claim(ids, now=timezone.now()) == []
-    assert sending.deliveries_send(ids).claimed == 0
+    assert claim.deliveries_claim(ids, now=timezone.now()) == sorted(ids)
+    assert claim.deliveries_claim(ids, now=timezone.now()) == []
+    assert send.deliveries_send(ids).claimed == 0
     assert mail.outbox == []
 
 
@@ -353,12 +353,12 @@ def test_it_requeues_rows_stuck_in_sending_and_fails_them_at_the_limit(settings)
     settings.SEND_MAX_ATTEMPTS = 2
     launched(1)
     _, chunks = tick()
-    sending.deliveries_claim(chunks[0], now=timezone.now())  # then the worker dies
+    claim.deliveries_claim(chunks[0], now=timezone.now())  # then the worker dies
     later = timezone.now() + timedelta(seconds=61)
     assert tick(now=later)[0].released == 1
     row = Delivery.objects.get()
     assert row.status == DeliveryStatus.QUEUED and row.attempts == 1
-    sending.deliveries_claim([row.pk], now=later)  # dies again
+    claim.deliveries_claim([row.pk], now=later)  # dies again
     tick(now=later + timedelta(seconds=61))
     row.refresh_from_db()
     assert row.status == DeliveryStatus.FAILED and mail.outbox == []
@@ -385,7 +385,7 @@ def test_a_chunk_held_back_by_the_rate_limit_keeps_its_claim(
 
     def sleep_then_sweep(seconds: float) -> None:  # a tick elsewhere meanwhile
         real_sleep(seconds)
-        swept.append(sending.deliveries_sweep(now=timezone.now()))
+        swept.append(dispatch.deliveries_sweep(now=timezone.now()))
 
     with contextlib.ExitStack() as stack:
         if path == "ESP batches":
@@ -395,7 +395,7 @@ def test_a_chunk_held_back_by_the_rate_limit_keeps_its_claim(
         _, [chunk] = tick()
         monkeypatch.setattr(ratelimit.time, "sleep", sleep_then_sweep)
         started = time.monotonic()
-        report = sending.deliveries_send(chunk)
+        report = send.deliveries_send(chunk)
         took = time.monotonic() - started
         monkeypatch.undo()
         sent = len(fake.addresses()) if path == "ESP batches" else len(mail.outbox)
@@ -431,16 +431,16 @@ def test_a_chunk_held_back_by_the_rate_limit_keeps_its_claim(
     ],
 )
 def test_it_tells_transient_errors_from_permanent_ones(error, transient):
-    assert sending.error_is_transient(error) is transient
+    assert policy.error_is_transient(error) is transient
 
 
 def test_it_backs_off_exponentially_with_jitter(settings):
     settings.SEND_RETRY_BASE = 10
     settings.SEND_RETRY_MAX = 60
-    delays = [sending.retry_delay(n) for n in (1, 2, 3, 4, 5)]
+    delays = [policy.retry_delay(n) for n in (1, 2, 3, 4, 5)]
     assert 5 <= delays[0] <= 10 and 10 <= delays[1] <= 20 and 20 <= delays[2] <= 40
     assert all(30 <= d <= 60 for d in delays[3:])
-    assert len({sending.retry_delay(3) for _ in range(20)}) > 1
+    assert len({policy.retry_delay(3) for _ in range(20)}) > 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -558,7 +558,7 @@ def test_it_renders_exactly_what_content_message_render_renders(first, last):
     content = campaign.contents.get(language="fr")
     now = timezone.now()
     token = token_from_seed("seed")
-    renderer = sending._Renderer(campaign=campaign, kind=StepKind.REMINDER, now=now)
+    renderer = render._Renderer(campaign=campaign, kind=StepKind.REMINDER, now=now)
     renderer.render(content, first="Warm", last="Up", token=token)
     fast = renderer.render(content, first=first, last=last, token=token)
     exact = content_mod.message_render(
@@ -613,15 +613,15 @@ def _without_boundary(raw: bytes) -> bytes:
 @given(subject=subjects, body=bodies)
 @example(subject="Dernier rappel : " + "é" * 120, body="ligne " + "é" * 1200)
 def test_it_builds_the_bytes_djangos_email_message_builds(subject, body):
-    ours = _mime(sending._CampaignEmail, subject, body)
+    ours = _mime(render._CampaignEmail, subject, body)
     django = _mime(EmailMultiAlternatives, subject, body)
     assert _without_boundary(ours) == _without_boundary(django)
 
 
 def test_it_draws_another_boundary_when_the_text_contains_it(monkeypatch):
     taken = "=" * 15 + "1" * 19 + "=="
-    monkeypatch.setattr(sending, "_boundary", lambda: taken)
-    raw = _mime(sending._CampaignEmail, "Sujet", f"Avant\n--{taken}\nAprès")
+    monkeypatch.setattr(render, "_boundary", lambda: taken)
+    raw = _mime(render._CampaignEmail, "Sujet", f"Avant\n--{taken}\nAprès")
     boundary = _BOUNDARY.search(raw).group(1).decode()
     assert boundary != taken and f"--{boundary}" not in f"Avant\n--{taken}\nAprès"
     assert [p.get_content_type() for p in message_from_bytes(raw).walk()] == [
@@ -741,7 +741,7 @@ def test_it_keeps_a_campaign_open_until_its_last_rows_have_an_outcome(settings):
     campaign = launched(2)
     _, chunks = tick()
     # A worker takes the rows just before the deadline, then dies.
-    assert sending.deliveries_claim(chunks[0], now=campaign.deadline)
+    assert claim.deliveries_claim(chunks[0], now=campaign.deadline)
     services.campaign_pause(campaign=campaign)
     after = campaign.deadline + timedelta(minutes=1)
     report, _ = tick(now=after)

@@ -1,0 +1,198 @@
+"""ESP batch sending: one API call per chunk (anymail merge_data), recorded in bulk.
+
+Used when EMAIL_BATCH_TEMPLATE names a pass-through template at an ESP
+(policy._batching): each person's message is still rendered by us
+(render.py), the ESP only substitutes it. One call is one request in flight
+for the whole batch (a worker dying during it leaves every row "sending" for
+the sweeper), and its accepted rows are recorded together: one UPDATE per
+content version, not one per row. The same address twice in one call goes
+out one by one (each.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import connection, transaction
+from django.utils import timezone
+
+from common.db import cursor_prepared
+from notifications.delivery.claim import (
+    SendReport,
+    _Claim,
+    _fail,
+    _on_error,
+    _retry_or_fail,
+)
+from notifications.delivery.each import _send_each
+from notifications.delivery.policy import Knobs, knobs
+from notifications.delivery.render import _Outgoing
+from notifications.delivery.tracking import status_after_send
+from notifications.models import Campaign, Delivery, DeliveryStatus
+
+
+def _send_batch(
+    campaign: Campaign, outgoing: list[_Outgoing], report: SendReport, claim: _Claim
+) -> None:
+    """One ESP API call for the chunk (anymail merge_data), up to the ESP's limit."""
+    k = knobs()
+    for start in range(0, len(outgoing), max(1, k.batch_size)):
+        claim.keep()
+        _send_one_batch(
+            campaign, outgoing[start : start + k.batch_size], k, report, claim
+        )
+
+
+def _send_one_batch(
+    campaign: Campaign,
+    outgoing: list[_Outgoing],
+    k: Knobs,
+    report: SendReport,
+    claim: _Claim,
+) -> None:
+    by_address: dict[str, _Outgoing] = {}
+    for out in outgoing:
+        by_address.setdefault(out.to.lower(), out)
+    duplicates = [o for o in outgoing if by_address[o.to.lower()] is not o]
+    batch = list(by_address.values())
+    email = EmailMultiAlternatives(
+        from_email=campaign.from_email or settings.DEFAULT_FROM_EMAIL,
+        to=[o.to for o in batch],
+        reply_to=[campaign.reply_to] if campaign.reply_to else None,
+        headers={"X-Campaign-Reference": campaign.reference},
+    )
+    email.template_id = k.batch_template
+    email.merge_data = {
+        o.to: {
+            "subject": o.message.subject,
+            "body_text": o.message.body_text,
+            "body_html": o.message.body_html,
+        }
+        for o in batch
+    }
+    claim.wait_for(len(batch))
+    try:
+        get_connection(ignore_recipient_status=True).send_messages([email])
+    except Exception as exc:
+        _on_error([o.row for o in batch], exc, report)
+    else:
+        _record_batch(batch, email, report)
+    if duplicates:  # the same address twice in one call: send it separately
+        _send_each(campaign, duplicates, report, claim)
+
+
+def _record_batch(
+    batch: list[_Outgoing], email: EmailMultiAlternatives, report: SendReport
+) -> None:
+    statuses = email.anymail_status.recipients
+    now = timezone.now()
+    sent: dict[tuple, list[int]] = defaultdict(list)
+    message_ids: dict[int, str] = {}
+    for out in batch:
+        status = statuses.get(out.to) or statuses.get(out.to.lower())
+        row = out.row
+        if status is not None and status.status in ("rejected", "invalid"):
+            _fail([row], AnymailRecipientsRefused(f"{out.to}: {status.status}"), report)
+            continue
+        if status is not None and status.status == "failed":
+            _retry_or_fail([row], AnymailAPIError(f"{out.to}: failed"), report)
+            continue
+        content = out.message.content
+        key = (
+            content.pk if content else None,
+            out.message.sha256,
+            out.message.language,
+        )
+        sent[key].append(row.pk)
+        message_ids[row.pk] = (status and status.message_id) or ""
+    # One UPDATE per content version (usually one or two per call), each row
+    # written once with its ESP id from a CASE: bulk_update's CASE per field
+    # and row cost more than the API call, and a second statement for the ids
+    # wrote every row twice.
+    with transaction.atomic():
+        for (content_id, sha256, language), ids in sent.items():
+            _mark_batch_sent(
+                {pk: message_ids[pk] for pk in ids},
+                content_id=content_id,
+                sha256=sha256,
+                language=language,
+                now=now,
+            )
+    report.sent += len(message_ids)
+
+
+def _mark_batch_sent(
+    message_ids: dict[int, str],
+    *,
+    content_id: int | None,
+    sha256: str,
+    language: str,
+    now: datetime,
+) -> None:
+    meta, quote = Delivery._meta, connection.ops.quote_name
+    table, pk = quote(meta.db_table), quote("id")
+    column = {
+        name: quote(meta.get_field(name).column)
+        for name in (
+            "status",
+            "sent_at",
+            "status_at",
+            "language",
+            "content",
+            "content_sha256",
+            "last_error",
+            "claimed_at",
+            "next_attempt_at",
+            "esp_message_id",
+        )
+    }
+    at = connection.ops.adapt_datetimefield_value(now)
+    values = [
+        status_after_send(),
+        at,
+        at,
+        language,
+        content_id,
+        sha256,
+    ]
+    common = (
+        f"UPDATE {table} SET {column['status']} = %s, {column['sent_at']} = %s, "  # noqa: S608 (names from the model, placeholders only)
+        f"{column['status_at']} = %s, {column['language']} = %s, "
+        f"{column['content']} = %s, {column['content_sha256']} = %s, "
+        f"{column['last_error']} = '', {column['claimed_at']} = NULL, "
+        f"{column['next_attempt_at']} = NULL, "
+    )
+    if connection.vendor == "postgresql":
+        # Two array parameters instead of three placeholders per row: the
+        # statement is the same for every call, so it is prepared once, and
+        # neither psycopg nor the server parses a thousand placeholders.
+        with cursor_prepared() as cursor:
+            cursor.execute(
+                f"{common}{column['esp_message_id']} = batch.message_id "
+                f"FROM unnest(%s::bigint[], %s::text[]) AS batch(id, message_id) "
+                f"WHERE {table}.{pk} = batch.id AND {table}.{column['status']} = %s",
+                [
+                    *values,
+                    list(message_ids),
+                    list(message_ids.values()),
+                    DeliveryStatus.SENDING,
+                ],
+            )
+        return
+    whens = " ".join(["WHEN %s THEN %s"] * len(message_ids))
+    marks = ", ".join(["%s"] * len(message_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{common}{column['esp_message_id']} = CASE {pk} {whens} END "
+            f"WHERE {pk} IN ({marks}) AND {column['status']} = %s",
+            [
+                *values,
+                *(v for pair in message_ids.items() for v in pair),
+                *message_ids,
+                DeliveryStatus.SENDING,
+            ],
+        )

@@ -1,0 +1,234 @@
+"""Rendering: each person's message, and the bytes and MIME object that carry it.
+
+A chunk's messages differ only in the person's name, link and address, so a
+message is rendered once per (content version, kind) with markers in those
+places and filled in per person (_Renderer); over SMTP the bytes too are
+built once and filled (rawmail.py). What the per-message MIME object still
+costs, _CampaignEmail pays once per subject or header. _Outgoing is one
+message ready to go: its row, its address, its text and how it was rendered.
+
+Rendering only: nothing here records an outcome or talks to a mail server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import Message
+from email.policy import Compat32
+from email.utils import make_msgid
+from functools import cache, lru_cache
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import forbid_multi_line_headers
+from django.core.mail.utils import DNS_NAME
+from django.utils.html import escape
+
+from notifications.campaigns import content as content_mod
+from notifications.delivery import rawmail
+from notifications.models import Campaign, CampaignContent, Delivery
+
+# Markers standing for per-recipient values while a message is rendered once
+# per (content version, kind); letters and digits only, so escaping, line
+# breaking and whitespace folding leave them intact.
+_MARKS = {
+    "first_name": "Zq7FirstNameMark7qZ",
+    "last_name": "Zq7LastNameMark7qZ",
+    "token": "Zq7TokenMark7qZ",
+}
+
+
+@dataclass
+class _Outgoing:
+    row: Delivery
+    to: str
+    message: content_mod.RenderedMessage
+    # Set when the message was filled from a prototype (the SMTP fast path).
+    renderer: _Renderer | None = None
+    prototype: tuple | None = None
+    values: dict[str, str] | None = None
+
+
+class _Renderer:
+    """Campaign messages rendered once per content version and kind.
+
+    Rendering three Django templates per message would cost more than
+    sending it; the result is identical (tests/notifications/delivery/test_sending.py proves it
+    against content.message_render), since the per-person values are only
+    ever substituted or HTML-escaped.
+    """
+
+    def __init__(self, *, campaign: Campaign, kind: str, now: datetime) -> None:
+        self.campaign, self.kind, self.now = campaign, kind, now
+        self._prototypes: dict[tuple, content_mod.RenderedMessage] = {}
+        self._raw: dict[tuple, rawmail.Prototype | None] = {}
+
+    def _exact(
+        self, content: CampaignContent, first: str, last: str, token: str
+    ) -> content_mod.RenderedMessage:
+        return content_mod.message_render(
+            campaign=self.campaign,
+            content=content,
+            kind=self.kind,
+            first_name=first,
+            last_name=last,
+            token=token,
+            now=self.now,
+        )
+
+    def render(
+        self, content: CampaignContent, *, first: str, last: str, token: str
+    ) -> content_mod.RenderedMessage:
+        return self.render_keyed(content, first=first, last=last, token=token)[0]
+
+    def render_keyed(
+        self, content: CampaignContent, *, first: str, last: str, token: str
+    ) -> tuple[content_mod.RenderedMessage, tuple | None, dict[str, str]]:
+        """The message, the key of the prototype it was filled from (None
+        when rendered exactly), and the values filled in."""
+        values = {"first_name": first, "last_name": last, "token": token}
+        if any(
+            "\r" in v or "\n" in v or any(m in v for m in _MARKS.values())
+            for v in values.values()
+        ):
+            return self._exact(content, first, last, token), None, values
+        key = (content.pk, bool(first), bool(last))
+        proto = self._prototypes.get(key)
+        if proto is None:
+            proto = self._exact(
+                content,
+                _MARKS["first_name"] if first else "",
+                _MARKS["last_name"] if last else "",
+                _MARKS["token"],
+            )
+            self._prototypes[key] = proto
+        message = content_mod.RenderedMessage(
+            proto.language,
+            " ".join(_fill(proto.subject, values, html=False).split()),
+            _fill(proto.body_text, values, html=False),
+            _fill(proto.body_html, values, html=True),
+            content=content,
+            sha256=proto.sha256,
+        )
+        return message, key, values
+
+    def raw(self, out: _Outgoing) -> tuple[str, bytes, str] | None:
+        """The quoted envelope sender, the message's bytes and its Message-ID, from
+        a byte prototype built once per key (rawmail.py), or None: send it
+        through Django."""
+        if out.prototype is None:  # rendered exactly: no prototype to fill
+            return None
+        if out.prototype not in self._raw:
+            proto = self._prototypes[out.prototype]
+            html = proto.body_html
+            for mark in _MARKS.values():
+                html = html.replace(mark, rawmail.html_mark(mark))
+            marked = _Outgoing(
+                out.row,
+                rawmail.TO_MARK,
+                dataclasses.replace(proto, body_html=html),
+            )
+            self._raw[out.prototype] = rawmail.Prototype.build(
+                _email(self.campaign, marked), _MARKS
+            )
+        proto_bytes = self._raw[out.prototype]
+        if proto_bytes is None:
+            return None
+        filled = proto_bytes.fill(out.values, out.to)
+        if filled is None:
+            return None
+        return proto_bytes.sender, *filled
+
+
+def _fill(text: str, values: dict[str, str], *, html: bool) -> str:
+    for name, mark in _MARKS.items():
+        if mark in text:
+            value = values[name]
+            text = text.replace(mark, str(escape(value)) if html else value)
+    return text
+
+
+class _CampaignEmail(EmailMultiAlternatives):
+    """Django's message, minus the costs it pays afresh for every message.
+
+    Profiled over SMTP, building the MIME message cost more CPU than anything
+    else in the worker, mostly in work that is identical for every message of
+    a chunk:
+
+    - encoding the subject: a French subject is non-ASCII, and the standard
+      library's RFC 2047 encoder tries both encodings growing the text one
+      character at a time (quadratic). A chunk has one or two subjects, so
+      the encoded header is computed once per subject, by Django's own
+      function, and set on the message;
+    - folding the headers when the message is written: Content-Type, From,
+      Subject… come out the same for every message, so their folded bytes
+      are remembered (a compat32 policy, Django's, with a cache);
+    - the multipart boundary: the generator compiles a new regular expression
+      per message to check that its random boundary is absent from the parts.
+      We draw the same kind of boundary and check the texts with ``in``
+      (stricter than the generator's line match); the rare collision falls
+      back to the generator.
+
+    The bytes are otherwise Django's (tests/notifications/delivery/test_sending.py compares them).
+    """
+
+    def message(self) -> Message:
+        subject, self.subject = self.subject, ""
+        try:
+            msg = super().message()
+        finally:
+            self.subject = subject
+        encoding = self.encoding or settings.DEFAULT_CHARSET
+        msg.replace_header("Subject", _subject_header(subject, encoding))
+        msg.policy = _FOLD_ONCE
+        if msg.is_multipart():
+            boundary = _boundary()
+            texts = [self.body, *(a.content for a in self.alternatives)]
+            if not any(boundary in text for text in texts):
+                msg.set_boundary(boundary)
+        return msg
+
+
+@lru_cache(maxsize=64)
+def _subject_header(subject: str, encoding: str) -> str:
+    return forbid_multi_line_headers("Subject", subject, encoding)[1]
+
+
+class _Compat32FoldOnce(Compat32):
+    def fold_binary(self, name: str, value: object) -> bytes:
+        if not isinstance(value, str):
+            return super().fold_binary(name, value)
+        return _folded(self.linesep, self.max_line_length, self.cte_type, name, value)
+
+
+@lru_cache(maxsize=512)
+def _folded(
+    linesep: str, max_line_length: int | None, cte_type: str, name: str, value: str
+) -> bytes:
+    # Everything compat32's folding depends on is in the key.
+    return _compat32(linesep, max_line_length, cte_type).fold_binary(name, value)
+
+
+@cache
+def _compat32(linesep: str, max_line_length: int | None, cte_type: str) -> Compat32:
+    return Compat32(linesep=linesep, max_line_length=max_line_length, cte_type=cte_type)
+
+
+_FOLD_ONCE = _Compat32FoldOnce()
+
+
+def _boundary() -> str:
+    # The standard library's format (email.generator.Generator._make_boundary).
+    return "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
+
+
+def _email(campaign: Campaign, out: _Outgoing) -> EmailMultiAlternatives:
+    email = content_mod.email_build(out.message, campaign=campaign, to=out.to)
+    email.__class__ = _CampaignEmail  # the same message; only message() differs
+    # Our own Message-ID, known before sending: over SMTP it is the only id.
+    email.extra_headers["Message-ID"] = make_msgid(domain=DNS_NAME)
+    return email
