@@ -60,9 +60,9 @@ def confirmed_post(campaign: Campaign, language: str = "fr", **extra: str) -> di
 
 
 def forget_cached_contents() -> None:
-    from notifications.acknowledgements import services as acknowledging
+    from notifications.acknowledgements import services as acknowledgements
 
-    acknowledging._CONTENTS.clear()
+    acknowledgements._CONTENTS.clear()
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """The public pages: a personal acknowledgement link and /verify/.
 
-Thin: parse, throttle, call acknowledging.py / selectors.py, render. A GET or
+Thin: parse, throttle, call acknowledgements/services.py, render. A GET or
 HEAD never writes; only a valid POST of the page's form (CSRF token, ticked
 box, answer when asked) records anything.
 """
@@ -25,7 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from notifications.acknowledgements import csrftoken, throttle
-from notifications.acknowledgements import services as acknowledging
+from notifications.acknowledgements import services as acknowledgements
 from notifications.acknowledgements.forms import AckForm, VerifyForm
 from notifications.acknowledgements.services import LinkState, Outcome
 from notifications.campaigns import content as content_mod
@@ -68,23 +68,23 @@ def _not_found(request: HttpRequest) -> HttpResponse:
 def ack(request: HttpRequest, token: str) -> HttpResponse:
     if throttle.throttled(request):
         return _too_many(request)
-    recipient = acknowledging.recipient_by_token(token)
+    recipient = acknowledgements.recipient_by_token(token)
     if recipient is None:
         return _not_found(request)
     campaign = recipient.campaign
     now = timezone.now()
-    state = acknowledging.link_state(campaign, now=now)
+    state = acknowledgements.link_state(campaign, now=now)
     requested = request.GET.get("lang", "")
     if state != LinkState.OPEN:
         everyone = [code for code, _name in settings.LANGUAGES]
-        language = acknowledging.page_language(requested, recipient, everyone)
+        language = acknowledgements.page_language(requested, recipient, everyone)
         context = {"state": state, "campaign": campaign}
         with translation.override(language):
             page = render(request, "ack/closed.html", context, status=410)
             return _private(page, language)
-    contents = acknowledging.current_contents(campaign)
-    languages = acknowledging.page_languages(contents)
-    language = acknowledging.page_language(requested, recipient, languages)
+    contents = acknowledgements.current_contents(campaign)
+    languages = acknowledgements.page_languages(contents)
+    language = acknowledgements.page_language(requested, recipient, languages)
     tz = ZoneInfo(campaign.time_zone)
     with translation.override(language), timezone.override(tz):
         page = _ack_page(request, recipient, token, language, contents, now)
@@ -114,14 +114,14 @@ def _ack_page(
     content = content_mod.content_in(contents, language)
     if content is None:  # a launched campaign always has content
         return _not_found(request)
-    choices = acknowledging.answer_choices(campaign, language)
+    choices = acknowledgements.answer_choices(campaign, language)
     result = None
     refused = None
     if request.method == "POST":
         known = {c.pk: c for c in contents.values()}
         form = AckForm(request.POST, campaign=campaign, choices=choices, known=known)
         if form.is_valid():
-            result = acknowledging.acknowledgement_record(
+            result = acknowledgements.acknowledgement_record(
                 recipient=recipient,
                 content=form.cleaned_data["content"],
                 answer=form.cleaned_data.get("answer", ""),
@@ -132,7 +132,7 @@ def _ack_page(
             )
         else:
             refused = form
-    page = acknowledging.page_build(
+    page = acknowledgements.page_build(
         recipient=recipient, content=content, token=token, now=now
     )
     acknowledged_at = recipient.acknowledged_at
@@ -147,7 +147,7 @@ def _ack_page(
         "action": request.get_full_path(),
         "csrf_token": csrftoken.get_token(request),
     }
-    languages = acknowledging.page_languages(contents)
+    languages = acknowledgements.page_languages(contents)
     if refused is not None:  # the only page with something typed in it
         context = _page_context(
             recipient, page, refused, result, language, languages, choices
@@ -185,9 +185,9 @@ def _ack_page(
 
 def _page_context(
     recipient: Recipient,
-    page: acknowledging.Page,
+    page: acknowledgements.Page,
     form: AckForm,
-    result: acknowledging.Result | None,
+    result: acknowledgements.Result | None,
     language: str,
     languages: list[str],
     choices: list[tuple[str, str]],

@@ -18,7 +18,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from notifications.acknowledgements import corrections
-from notifications.acknowledgements import services as acknowledging
+from notifications.acknowledgements import services as acknowledgements
 from notifications.models import (
     Acknowledgement,
     Delivery,
@@ -105,7 +105,7 @@ class RecipientAdmin(admin.ModelAdmin):
         if not request.user.has_perm("audit.correct_acknowledgement"):
             raise PermissionDenied
         recipient = get_object_or_404(Recipient, pk=pk)
-        choices = acknowledging.answer_choices(recipient.campaign, get_language())
+        choices = acknowledgements.answer_choices(recipient.campaign, get_language())
         form = CorrectionForm(request.POST or None, choices=choices)
         if request.method == "POST" and form.is_valid():
             try:

@@ -358,7 +358,7 @@ def campaigns_finish(*, now: datetime, report: TickReport | None = None) -> int:
     missed, paused and never resumed, resumed too late) ends the same way
     once its last rows have an outcome: its open steps are reported missed
     and it finishes, which starts its links' expiry clock
-    (acknowledging.link_expires_at) instead of leaving it scheduled or
+    (acknowledgements.services.link_expires_at) instead of leaving it scheduled or
     paused, its links open, for good.
 
     Every finish is recorded alike: status, ``finished_at`` and

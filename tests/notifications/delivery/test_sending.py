@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from audit.models import AuditEntry
 from employees.models import EmailStatus, Employee
-from notifications.acknowledgements import services as acknowledging
+from notifications.acknowledgements import services as acknowledgements
 from notifications.campaigns import content as content_mod
 from notifications.campaigns import services
 from notifications.campaigns.tokens import token_from_seed
@@ -648,7 +648,7 @@ def test_it_sends_due_messages_synchronously_from_the_command(capsys):
 
 def _link_state(campaign, now):
     campaign.refresh_from_db()
-    return acknowledging.link_state(campaign, now=now)
+    return acknowledgements.link_state(campaign, now=now)
 
 
 def _open_steps(campaign):
