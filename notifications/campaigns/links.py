@@ -14,29 +14,34 @@ import qrcode
 import qrcode.image.svg
 from django.utils.safestring import SafeString, mark_safe
 
+from common.exporting import neutralise
 from notifications.campaigns.selectors import LinkRow
 
 CSV_HEADER = ("email", "first_name", "last_name", "department", "link")
 
 
-def _cell(value: str) -> str:
-    # A spreadsheet would run a cell starting with = + - @ as a formula
-    # (CSV injection); names come from an HR export we do not control.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def links_csv_write(rows: Iterable[LinkRow], out: TextIO) -> int:
+    """The CSV of ``rows`` into ``out``; how many rows were written.
+
+    Every cell goes through the exports' one formula-injection rule
+    (common.exporting.neutralise): names and departments come from an HR
+    export we do not control, and an address such as ``=1+1@example.com``
+    passes Django's validator.
+    """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     count = 0
     for row in rows:
         writer.writerow(
             [
-                row.email,
-                _cell(row.first_name),
-                _cell(row.last_name),
-                _cell(row.department),
-                row.link,
+                neutralise(value)
+                for value in (
+                    row.email,
+                    row.first_name,
+                    row.last_name,
+                    row.department,
+                    row.link,
+                )
             ]
         )
         count += 1

@@ -21,6 +21,7 @@ from notifications.campaigns.selectors import campaign_links
 from notifications.models import Recipient
 from tests.ack_helpers import confirmed_post, launched, link
 from tests.campaign_factories import EmployeeFactory, campaign_make
+from tests.common.hostile import HOSTILE, HOSTILE_EMAIL, assert_csv_safe, csv_written
 from tests.factories import hr_admin_make
 
 pytestmark = pytest.mark.django_db
@@ -161,3 +162,45 @@ def test_a_letter_falls_back_to_the_default_language_as_the_messages_do(
     assert "1 letter. Print this page" in page
     letter = _letters(page)["Bob"]
     assert ' lang="fr"' in letter and "Veuillez lire l" in letter
+
+
+def _hostile_staff() -> None:
+    """Names and departments hiding formulas; an address that is one."""
+    for n, value in enumerate(HOSTILE):
+        EmployeeFactory(
+            email=f"p{n}@example.com",
+            first_name=value,
+            last_name=value,
+            department=value,
+        )
+    EmployeeFactory(email=HOSTILE_EMAIL, first_name="Ann")
+
+
+def _assert_hostile_links_neutralised(rows: list[list[str]]) -> None:
+    assert rows[0] == ["email", "first_name", "last_name", "department", "link"]
+    assert_csv_safe(rows)
+    by_email = {row[0]: row for row in rows[1:]}
+    assert len(by_email) == len(HOSTILE) + 1
+    for n, value in enumerate(HOSTILE):
+        assert by_email[f"p{n}@example.com"][1:4] == [csv_written(value)] * 3
+    assert by_email[csv_written(HOSTILE_EMAIL)][1] == "Ann"
+
+
+def test_the_command_neutralises_every_cell_whatever_hides_the_formula():
+    _hostile_staff()
+    campaign, _ = launched(employees=0)
+    out = io.StringIO()
+    call_command("campaign_links", campaign.name, stdout=out)
+    _assert_hostile_links_neutralised(list(csv.reader(io.StringIO(out.getvalue()))))
+
+
+def test_the_admin_download_neutralises_every_cell_whatever_hides_the_formula(
+    admin_client,
+):
+    _hostile_staff()
+    campaign, _ = launched(employees=0)
+    url = reverse("admin:notifications_campaign_links_csv", args=[campaign.pk])
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    text = response.content.decode()
+    _assert_hostile_links_neutralised(list(csv.reader(io.StringIO(text))))
