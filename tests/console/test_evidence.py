@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
 from audit.models import AuditAction, AuditEntry
 from console.evidence import evidence_parse
 from notifications.models import Delivery, Recipient
+from tests.common.hostile import HOSTILE, HOSTILE_EMAIL, assert_csv_safe, csv_written
 from tests.evidence_factories import campaign_sent
 from tests.factories import dpo_make, member_make
 
@@ -184,3 +188,29 @@ def test_it_requires_login_and_get(client, sent):
     assert client.post(url).status_code == 405
     bad = reverse("admin:audit_evidence_export", args=[sent.campaign.pk, "exe"])
     assert client.get(bad).status_code == 404
+
+
+def test_it_neutralises_formulas_hidden_in_any_way_and_still_verifies(tmp_path):
+    sent = campaign_sent(people=len(HOSTILE) + 2)
+    for recipient, value in zip(sent.recipients, HOSTILE, strict=False):
+        Recipient.objects.filter(pk=recipient.pk).update(
+            first_name=value, last_name=value
+        )
+    apostrophe, address = sent.recipients[-2], sent.recipients[-1]
+    # Already looks neutralised: must read back with its own apostrophe.
+    Recipient.objects.filter(pk=apostrophe.pk).update(last_name="'=1+1")
+    Recipient.objects.filter(pk=address.pk).update(email=HOSTILE_EMAIL)
+    Delivery.objects.filter(recipient=address).update(to_email=HOSTILE_EMAIL)
+    client = Client(headers={"accept-language": "en"})
+    client.force_login(dpo_make())
+    content = _export(client, sent.campaign)
+    cells = list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
+    assert_csv_safe(cells)
+    written = {cell for row in cells for cell in row}
+    assert {csv_written(value) for value in HOSTILE} <= written
+    assert {csv_written(HOSTILE_EMAIL), "''=1+1"} <= written
+    read = evidence_parse(content)
+    assert {row["first_name"] for row in read} >= set(HOSTILE)
+    assert {row["email"] for row in read} >= {HOSTILE_EMAIL}
+    assert "'=1+1" in {row["last_name"] for row in read}
+    _verify(tmp_path, content)
