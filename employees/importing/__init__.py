@@ -14,7 +14,10 @@ statements through the cursor's ``executemany`` (``applying`` says why not
 The package, one stage of the work a module, in order:
 
 - ``vocabulary``: header aliases, language names, field labels and lengths;
-- ``reading``: CSV and XLSX into rows of text cells, ``ImportFileError``;
+- ``errors``: ``ImportFileError``, a file that cannot be used at all;
+- ``limits``: what a file may expand to (``IMPORT_MAX_*``), checked on the
+  zip's directory and while streaming, before anything is parsed;
+- ``reading``: CSV and XLSX into rows of text cells;
 - ``validating``: rows checked and normalised (``Row``, ``Issue``);
 - ``snapshot``: the directory as it stands, loaded for comparison;
 - ``planning``: what to create, update and deactivate (``Plan``);
@@ -26,18 +29,15 @@ the tests import from ``employees.importing``, not from the modules.
 """
 
 from employees.importing.applying import WRITE_BATCH, apply_plan
+from employees.importing.errors import ImportFileError
+from employees.importing.limits import Limits, current_limits, expanded_size
 from employees.importing.planning import (
     PROGRESS_EVERY,
     Plan,
     ProgressCallback,
     analyse_file,
 )
-from employees.importing.reading import (
-    CSV_FIELD_LIMIT,
-    ImportFileError,
-    open_path,
-    read_table,
-)
+from employees.importing.reading import open_path, read_table
 from employees.importing.running import ImportResult, run_import
 from employees.importing.validating import MAX_STORED_ISSUES, Issue, Row
 from employees.importing.vocabulary import (
@@ -48,7 +48,6 @@ from employees.importing.vocabulary import (
 )
 
 __all__ = [
-    "CSV_FIELD_LIMIT",
     "FIELD_LABELS",
     "HEADER_ALIASES",
     "LANGUAGE_NAMES",
@@ -59,11 +58,14 @@ __all__ = [
     "ImportFileError",
     "ImportResult",
     "Issue",
+    "Limits",
     "Plan",
     "ProgressCallback",
     "Row",
     "analyse_file",
     "apply_plan",
+    "current_limits",
+    "expanded_size",
     "open_path",
     "read_table",
     "run_import",

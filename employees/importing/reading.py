@@ -14,29 +14,21 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import IO, Any
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
-# A legitimate staff file has short cells; the csv module's own limit would
-# raise in the middle of a file. Bigger cells are reported as row errors.
-CSV_FIELD_LIMIT = 1_000_000
+from employees.importing.errors import ImportFileError
+from employees.importing.limits import (
+    Limits,
+    cell_too_long,
+    current_limits,
+    expanded_size,
+    too_many_columns,
+    too_many_rows,
+    xlsx_open,
+)
+
 _SNIFF_BYTES = 64 * 1024
-
-
-class ImportFileError(Exception):
-    """The file as a whole cannot be used (exit status 2)."""
-
-    def __init__(self, message: str, *, line: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-
-    def __str__(self) -> str:
-        if self.line:
-            return _("line %(line)s: %(message)s") % {
-                "line": self.line,
-                "message": self.message,
-            }
-        return self.message
 
 
 def _line_of_offset(data: bytes, offset: int) -> int:
@@ -108,16 +100,42 @@ def _detect_delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
+def _bounded_lines(text: IO[str], limits: Limits) -> Iterator[str]:
+    """The CSV's physical lines, none read longer than ``limits.line_chars``:
+    a 10 MB line is refused after its first characters, not held whole."""
+    limit = limits.line_chars
+    readline = text.readline
+    number = 0
+    while line := readline(limit + 1):
+        number += 1
+        if len(line) > limit and not line.endswith(("\n", "\r")):
+            raise ImportFileError(
+                _(
+                    "The line is longer than %(limit)s characters; it is not a "
+                    "staff list row (IMPORT_MAX_CELL_CHARS, IMPORT_MAX_COLUMNS)."
+                )
+                % {"limit": number_format(limit, force_grouping=True)},
+                line=number,
+            )
+        yield line
+
+
 def _csv_rows(
-    binary: IO[bytes], head: bytes
+    binary: IO[bytes], head: bytes, limits: Limits
 ) -> tuple[Iterator[tuple[int, list[str]]], int]:
     encoding, line_count = _detect_encoding(binary, head)
+    # Rows never outnumber lines: a file refused here was only counted.
+    if line_count > limits.rows + 1 and _rows_over(binary, encoding, limits):
+        raise too_many_rows(limits)
     lines = head.decode(encoding, errors="ignore").splitlines()
     first_line = next((line for line in lines if line.strip()), "")
     binary.seek(0)
     text = io.TextIOWrapper(binary, encoding=encoding, newline="")
-    csv.field_size_limit(CSV_FIELD_LIMIT)
-    reader = csv.reader(text, delimiter=_detect_delimiter(first_line))
+    csv.field_size_limit(limits.cell_chars)
+    reader = csv.reader(
+        _bounded_lines(text, limits), delimiter=_detect_delimiter(first_line)
+    )
+    max_columns = limits.columns
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         start = 1
@@ -127,15 +145,37 @@ def _csv_rows(
             except StopIteration:
                 return
             except csv.Error as exc:
+                if "field limit" in str(exc):
+                    raise cell_too_long(limits, line=reader.line_num) from None
                 raise ImportFileError(
                     _("The CSV cannot be read: %(reason)s") % {"reason": exc},
                     line=reader.line_num,
                 ) from None
+            if len(cells) > max_columns:
+                raise too_many_columns(limits, line=start)
             if "".join(cells).strip():
                 yield start, cells
             start = reader.line_num + 1
 
     return rows(), line_count
+
+
+def _rows_over(binary: IO[bytes], encoding: str, limits: Limits) -> bool:
+    """More rows than allowed? Only asked when the lines are more: quoted
+    cells may span lines. Counts without keeping any row."""
+    binary.seek(0)
+    text = io.TextIOWrapper(binary, encoding=encoding, newline="")
+    csv.field_size_limit(limits.cell_chars)
+    count = 0
+    try:
+        for count, _cells in enumerate(csv.reader(_bounded_lines(text, limits))):
+            if count > limits.rows + 1:
+                return True
+    except csv.Error:
+        return False  # the real reading says what is wrong, and where
+    finally:
+        text.detach()
+    return count > limits.rows + 1
 
 
 def _cell_text(value: Any) -> str:
@@ -159,14 +199,17 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _xlsx_rows(binary: IO[bytes]) -> tuple[Iterator[tuple[int, list[str]]], int]:
-    from openpyxl import load_workbook
-
+def _xlsx_rows(
+    binary: IO[bytes], limits: Limits
+) -> tuple[Iterator[tuple[int, list[str]]], int]:
+    limits = limits.for_xlsx()
     binary.seek(0)
     try:
-        workbook = load_workbook(binary, read_only=True, data_only=True)
+        workbook = xlsx_open(binary, limits)
         sheet = workbook.worksheets[0]
         total = sheet.max_row or 0
+    except ImportFileError:
+        raise
     except Exception as exc:  # openpyxl raises many kinds on a broken file
         raise ImportFileError(
             _(
@@ -174,14 +217,28 @@ def _xlsx_rows(binary: IO[bytes]) -> tuple[Iterator[tuple[int, list[str]]], int]
             )
             % {"reason": exc.__class__.__name__}
         ) from None
+    max_columns, max_line, max_chars = (
+        limits.columns,
+        limits.rows + 1,
+        limits.cell_chars,
+    )
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         line = 0
         try:
             for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                if len(values) > max_columns:
+                    raise too_many_columns(limits, line=line)
+                if line > max_line:
+                    raise too_many_rows(limits, line=line)
                 cells = [_cell_text(value) for value in values]
-                if "".join(cells).strip():
+                joined = "".join(cells)
+                if len(joined) > max_chars and max(map(len, cells)) > max_chars:
+                    raise cell_too_long(limits, line=line)
+                if joined.strip():
                     yield line, cells
+        except ImportFileError:
+            raise
         except Exception as exc:  # zip, XML and openpyxl errors of a damaged file
             raise ImportFileError(
                 _("The XLSX file is damaged (%(reason)s).")
@@ -196,13 +253,15 @@ def _xlsx_rows(binary: IO[bytes]) -> tuple[Iterator[tuple[int, list[str]]], int]
 
 def read_table(binary: IO[bytes]) -> tuple[Iterator[tuple[int, list[str]]], int]:
     """(iterator of (line number, cells), estimated number of lines)."""
+    limits = current_limits()
     binary.seek(0)
     head = binary.read(_SNIFF_BYTES)
     if not head.strip():
         raise ImportFileError(_("The file is empty."))
     if _detect_kind(head) == "xlsx":
-        return _xlsx_rows(binary)
-    return _csv_rows(binary, head)
+        return _xlsx_rows(binary, limits)
+    expanded_size(binary, limits)
+    return _csv_rows(binary, head, limits)
 
 
 def open_path(path: str | Path) -> IO[bytes]:

@@ -352,10 +352,18 @@ def test_it_refuses_bytes_that_are_no_known_encoding_naming_the_line():
     assert raised.value.line == 3
 
 
-def test_it_reports_a_huge_field_as_a_row_error():
-    text = "email,first name\na@example.com," + "x" * 500_000 + "\n"
+def test_it_reports_a_long_field_as_a_row_error():
+    text = "email,first name\na@example.com," + "x" * 30_000 + "\n"
     result = run_import(_file(text))
     assert [(e.line, e.column) for e in result.errors] == [(2, "first name")]
+
+
+def test_it_refuses_a_field_over_the_cell_limit():
+    text = "email,first name\na@example.com," + "x" * 500_000 + "\n"
+    with pytest.raises(ImportFileError) as refused:
+        run_import(_file(text))
+    assert refused.value.line == 2
+    assert "IMPORT_MAX_CELL_CHARS" in str(refused.value)
 
 
 def test_it_clears_a_bounced_status_when_the_file_brings_a_new_address():
