@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -62,10 +61,6 @@ EXPORT_CHUNK = 2000
 
 def _can_import(request: HttpRequest) -> bool:
     return request.user.has_perms(IMPORT_PERMS)
-
-
-def _runs_in_request(size: int) -> bool:
-    return size <= settings.IMPORT_SYNC_MAX_BYTES
 
 
 def _export_rows(queryset: QuerySet[Employee]) -> Iterator[tuple]:
@@ -389,7 +384,7 @@ class ImportRunAdmin(admin.ModelAdmin):
                 sync=form.cleaned_data["sync"],
                 skip_invalid=form.cleaned_data["skip_invalid"],
             )
-            if _runs_in_request(upload.size):
+            if services.import_runs_in_request(file=upload):
                 services.import_run_analyse(run_id=run.pk)
             else:
                 tasks.analyse_import.delay_on_commit(run.pk)
@@ -448,12 +443,13 @@ class ImportRunAdmin(admin.ModelAdmin):
             messages.warning(request, _("This import has already been decided."))
             return HttpResponseRedirect(self._run_url(run.pk))
         try:
-            size = run.file.size
+            with run.file.open("rb") as stored:
+                in_request = services.import_runs_in_request(file=stored)
         except (OSError, ValueError):
-            size = 0  # the service reports the missing file as a failure
+            in_request = True  # the service reports the missing file as a failure
         if not services.import_run_confirm(run_id=run.pk):
             messages.warning(request, _("This import has already been decided."))
-        elif _runs_in_request(size):
+        elif in_request:
             services.import_run_commit(run_id=run.pk)
         else:
             tasks.commit_import.delay_on_commit(run.pk)

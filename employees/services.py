@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.files.base import File
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -141,6 +142,19 @@ def import_run_create(
     run.file.save(file_name, File(file, name=file_name), save=False)
     run.save()
     return run
+
+
+def import_runs_in_request(*, file: IO[bytes]) -> bool:
+    """Analyse and import this file during the web request, or in a worker?
+    Decided by what the file expands to (an XLSX's parts uncompressed), not
+    its size. A file over the limits is refused at once, so in the request."""
+    try:
+        size = importing.expanded_size(file)
+    except ImportFileError:
+        return True
+    finally:
+        file.seek(0)
+    return size <= settings.IMPORT_SYNC_MAX_BYTES
 
 
 def import_run_analyse(*, run_id: int) -> ImportRun:
@@ -300,6 +314,17 @@ def import_from_shell(
     except ImportFileError as exc:
         _finish(run, Status.REJECTED, str(exc))
         return run, None, exc
+    except Exception:
+        # Never leave the run "importing" for ever: it failed, say so (the
+        # transaction rolled back, nothing was written), then let the
+        # command report it.
+        logger.exception("Import %s failed", run.pk)
+        _finish(
+            run,
+            Status.FAILED,
+            _("Unexpected error during the import; nothing was written."),
+        )
+        raise
     _store_counts(run, result=result)
     if dry_run:
         status = Status.DRY_RUN

@@ -39,6 +39,13 @@ _PLAIN_EMAIL = re.compile(
 )
 
 
+def _nul_message() -> str:
+    return _(
+        "Contains a NUL character (byte 0), which cannot be stored. The file "
+        "was probably damaged or saved as binary; remove it and import again."
+    )
+
+
 def _is_email(value: str) -> bool:
     if _PLAIN_EMAIL.fullmatch(value):
         return True
@@ -89,6 +96,8 @@ class _Validator:
         self._map_headers(header_line, headers)
 
     def _map_headers(self, line: int, headers: list[str]) -> None:
+        if "\x00" in "".join(headers):
+            raise ImportFileError(_nul_message(), line=line)
         for position, header in enumerate(headers):
             label = header.strip()
             if not label:
@@ -158,11 +167,13 @@ class _Validator:
     def row(self, line: int, cells: list[str]) -> Row | None:
         width = len(cells)
         values: dict[str, str] = {}
-        too_long = None
+        too_long = nul = None
         for name, position, limit in self.columns:
             value = cells[position].strip() if position < width else ""
             if len(value) > limit:
                 too_long = too_long or (name, value)
+            if "\x00" in value:
+                nul = nul or name
             values[name] = value
         if self.sync:
             # Whoever the file names, valid row or not, is not "absent".
@@ -170,6 +181,11 @@ class _Validator:
             mentioned.add(values["email"].lower())
             if values.get("hr_id"):
                 mentioned.add(values["hr_id"].lower())
+        if nul:
+            # PostgreSQL stores no NUL in text or JSON: refused here, with
+            # its place, rather than failing the whole import when written.
+            self.error(line, nul, _nul_message())
+            return None
         if too_long:
             name, value = too_long
             self.error(

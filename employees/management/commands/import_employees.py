@@ -2,7 +2,9 @@
 
 Exit status: 0 imported (or importable with --dry-run) without row errors;
 1 row errors (with --skip-invalid the valid rows were still imported);
-2 the file itself cannot be read.
+2 the file itself cannot be read, or is over the IMPORT_MAX_* limits;
+3 unexpected failure (database down, a bug): nothing written, the run is
+marked failed, the traceback is in the log.
 """
 
 from __future__ import annotations
@@ -49,13 +51,22 @@ class Command(BaseCommand):
         except ImportFileError as exc:
             self._fail(exc, options["json"])
         with binary:
-            _run, result, error = services.import_from_shell(
-                binary=binary,
-                file_name=path.name,
-                sync=options["sync"],
-                skip_invalid=options["skip_invalid"],
-                dry_run=options["dry_run"],
-            )
+            try:
+                _run, result, error = services.import_from_shell(
+                    binary=binary,
+                    file_name=path.name,
+                    sync=options["sync"],
+                    skip_invalid=options["skip_invalid"],
+                    dry_run=options["dry_run"],
+                )
+            except Exception as exc:  # logged, and the run marked failed
+                self._fail(
+                    ImportFileError(
+                        f"Unexpected error ({exc.__class__.__name__}); nothing was written."
+                    ),
+                    options["json"],
+                    status=3,
+                )
         if error is not None:
             self._fail(error, options["json"])
         assert result is not None
@@ -66,13 +77,13 @@ class Command(BaseCommand):
         if result.errors:
             sys.exit(1)
 
-    def _fail(self, error: ImportFileError, as_json: bool) -> None:
+    def _fail(self, error: ImportFileError, as_json: bool, status: int = 2) -> None:
         if as_json:
             payload = {"error": str(error), "line": error.line}
             self.stdout.write(json.dumps(payload, ensure_ascii=False))
         else:
             self.stderr.write(f"Cannot import: {error}")
-        sys.exit(2)
+        sys.exit(status)
 
     def _report(self, result: ImportResult) -> None:
         for issue in result.errors:
