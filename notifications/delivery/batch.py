@@ -29,6 +29,7 @@ from notifications.delivery.claim import (
     _retry_or_fail,
 )
 from notifications.delivery.each import _send_each
+from notifications.delivery.outage import through_outage
 from notifications.delivery.policy import Knobs, knobs
 from notifications.delivery.render import _Outgoing
 from notifications.delivery.tracking import status_after_send
@@ -109,19 +110,25 @@ def _record_batch(
         )
         sent[key].append(row.pk)
         message_ids[row.pk] = (status and status.message_id) or ""
+
     # One UPDATE per content version (usually one or two per call), each row
     # written once with its ESP id from a CASE: bulk_update's CASE per field
     # and row cost more than the API call, and a second statement for the ids
     # wrote every row twice.
-    with transaction.atomic():
-        for (content_id, sha256, language), ids in sent.items():
-            _mark_batch_sent(
-                {pk: message_ids[pk] for pk in ids},
-                content_id=content_id,
-                sha256=sha256,
-                language=language,
-                now=now,
-            )
+    # The ESP accepted them: a database outage now is waited out (outage.py)
+    # rather than leaving them to be sent again.
+    def record() -> None:
+        with transaction.atomic():
+            for (content_id, sha256, language), ids in sent.items():
+                _mark_batch_sent(
+                    {pk: message_ids[pk] for pk in ids},
+                    content_id=content_id,
+                    sha256=sha256,
+                    language=language,
+                    now=now,
+                )
+
+    through_outage(record, what="recording the batch")
     report.sent += len(message_ids)
 
 

@@ -23,11 +23,12 @@ from datetime import datetime, timedelta
 
 from anymail.exceptions import AnymailRecipientsRefused
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from notifications.delivery import ratelimit
+from notifications.delivery.outage import DB_OUTAGE_ERRORS, connection_drop
 from notifications.delivery.policy import (
     _describe,
     error_is_transient,
@@ -50,20 +51,25 @@ class SendReport:
 
 
 class _Claim:
-    """Keeps a chunk's claim fresh while the chunk is slowly sent.
+    """Keeps a chunk's claim fresh while the chunk is being sent: a heartbeat.
 
     The sweeper puts back rows claimed longer ago than the claim timeout,
-    taking their worker for dead. EMAIL_RATE_LIMIT is shared by every worker,
-    so a chunk may take chunk * workers / rate seconds, which no timeout
-    fixed in advance can foresee (the number of workers is not known here):
-    a live worker held back that long would see its rows sent a second time
-    by another. So, every third of the timeout, it renews the claim of the
-    chunk's rows still in "sending" (not sent yet). A chunk sent at full
-    speed never renews.
+    taking their worker for dead. So, every third of the timeout, a live
+    worker renews the claim of the chunk's rows still in "sending" (not sent
+    yet): between two messages, and while EMAIL_RATE_LIMIT (shared by every
+    worker, so a chunk may take chunk * workers / rate seconds) holds it
+    back. The timeout can then be short (SEND_CLAIM_TIMEOUT, a minute) and a
+    dead worker's rows come back within it. The check costs one clock read
+    per message.
+
+    Every claimed_at this task wrote is kept in ``stamps``: after a database
+    outage the task takes back its own rows by them (deliveries_claim),
+    never another worker's.
     """
 
-    def __init__(self, ids: Sequence[int]) -> None:
+    def __init__(self, ids: Sequence[int], stamps: set[datetime]) -> None:
         self.ids = list(ids)
+        self.stamps = stamps
         self.every = knobs().claim_timeout / 3
         self.at = time.monotonic()
 
@@ -73,16 +79,29 @@ class _Claim:
         self.keep()
 
     def keep(self) -> None:
-        """Renew the claim if a third of the timeout has passed."""
+        """Renew the claim if a third of the timeout has passed.
+
+        A database error is not the chunk's end: the heartbeat is missed, the
+        next one (or the outage handling of the write that follows) retries.
+        """
         if time.monotonic() - self.at < self.every:
             return
-        Delivery.objects.filter(pk__in=self.ids, status=DeliveryStatus.SENDING).update(
-            claimed_at=timezone.now()
-        )
+        stamp = timezone.now()
+        self.stamps.add(stamp)  # before the UPDATE: it may commit and then fail
+        try:
+            Delivery.objects.filter(
+                pk__in=self.ids, status=DeliveryStatus.SENDING
+            ).update(claimed_at=stamp)
+        except DB_OUTAGE_ERRORS:
+            logger.warning("claim not renewed: database unavailable", exc_info=True)
+            connection_drop()
+            return
         self.at = time.monotonic()
 
 
-def deliveries_claim(ids: Sequence[int], *, now: datetime) -> list[int]:
+def deliveries_claim(
+    ids: Sequence[int], *, now: datetime, stamps: set[datetime] | None = None
+) -> list[int]:
     """Take queued rows for this worker; returns the ids it got.
 
     FOR UPDATE SKIP LOCKED (PostgreSQL) lets two workers holding the same ids
@@ -91,25 +110,38 @@ def deliveries_claim(ids: Sequence[int], *, now: datetime) -> list[int]:
     the two statements). Paused campaigns' rows stay queued for later.
     Attempts are counted at claim time so a message that crashes its worker
     still uses up its attempts.
+
+    ``stamps`` are the claimed_at values this task wrote before a database
+    outage interrupted it (outage.py): rows still "sending" with one of them
+    are its own, taken back without counting an attempt. ``now`` is added.
     """
+    held = Q(
+        status=DeliveryStatus.QUEUED, step__campaign__status=CampaignStatus.RUNNING
+    )
+    if stamps:
+        held |= Q(status=DeliveryStatus.SENDING, claimed_at__in=list(stamps))
+    if stamps is not None:
+        stamps.add(now)
     with transaction.atomic():
-        mine = list(
-            Delivery.objects.filter(
-                id__in=list(ids),
-                status=DeliveryStatus.QUEUED,
-                step__campaign__status=CampaignStatus.RUNNING,
-            )
+        rows = list(
+            Delivery.objects.filter(held, id__in=list(ids))
             .select_for_update(skip_locked=True, of=("self",))
-            .values_list("id", flat=True)
+            .values_list("id", "status")
         )
-        if mine:
-            Delivery.objects.filter(id__in=mine, status=DeliveryStatus.QUEUED).update(
+        fresh = [pk for pk, status in rows if status == DeliveryStatus.QUEUED]
+        retaken = [pk for pk, status in rows if status == DeliveryStatus.SENDING]
+        if fresh:
+            Delivery.objects.filter(id__in=fresh, status=DeliveryStatus.QUEUED).update(
                 status=DeliveryStatus.SENDING,
                 claimed_at=now,
                 attempts=F("attempts") + 1,
                 status_at=now,
             )
-    return mine
+        if retaken:
+            Delivery.objects.filter(
+                id__in=retaken, status=DeliveryStatus.SENDING
+            ).update(claimed_at=now)
+    return sorted(fresh + retaken)
 
 
 # --- Giving back the rows not sent -----------------------------------------------

@@ -3,7 +3,8 @@
 The hot path over SMTP: per message, a deadline check, the rate limit, the
 raw bytes filled from their prototype (rawmail.py) and one prepared UPDATE
 recording it right after the server accepted it, so a crash re-sends at
-most the one message in flight. A failure of the connection itself stops
+most the one message in flight; a database outage meanwhile is waited out
+(outage.py) rather than forgetting a message the server accepted. A failure of the connection itself stops
 the chunk (the rest waits for a retry); a failure of one message does not.
 """
 
@@ -28,6 +29,7 @@ from notifications.delivery.claim import (
     _on_error,
     _retry_or_fail,
 )
+from notifications.delivery.outage import DB_OUTAGE_ERRORS, through_outage
 from notifications.delivery.policy import error_breaks_connection
 from notifications.delivery.render import _email, _Outgoing
 from notifications.delivery.tracking import status_after_send
@@ -42,19 +44,57 @@ def _send_each(
     """One message at a time on one reused connection (SMTP, or any backend)."""
     connection = get_connection()
     smtp = type(connection) is SmtpBackend
+    recorder = _Recorder()
     try:
         connection.open()
     except Exception as exc:
+        recorder.close()
         _on_error([o.row for o in outgoing], exc, report)
         return
     try:
-        with cursor_prepared() as cursor:
-            _send_each_on(campaign, outgoing, report, connection, smtp, cursor, claim)
+        _send_each_on(campaign, outgoing, report, connection, smtp, recorder, claim)
     finally:
+        recorder.close()
         try:
             connection.close()
         except Exception:  # closing a broken connection may fail: nothing to do
             logger.debug("closing the mail connection failed", exc_info=True)
+
+
+class _Recorder:
+    """Records accepted messages on one prepared cursor, through an outage.
+
+    The server has accepted the message: forgetting it would send it again.
+    So a database error here waits for the database (outage.through_outage)
+    and writes the same conditional UPDATE on a new connection; the rest of
+    the chunk goes on with a new cursor. Nothing of this runs while the
+    database answers.
+    """
+
+    def __init__(self) -> None:
+        self.cursor: CursorWrapper | None = cursor_prepared()
+
+    def sent(self, out: _Outgoing, message_id: str) -> None:
+        try:
+            _record_sent(self.cursor, out, message_id)
+        except DB_OUTAGE_ERRORS:
+            logger.warning("recording a sent message: database unavailable")
+            self.close()
+            through_outage(lambda: self._again(out, message_id), what="recording")
+
+    def _again(self, out: _Outgoing, message_id: str) -> None:
+        self.close()
+        self.cursor = cursor_prepared()
+        _record_sent(self.cursor, out, message_id)
+
+    def close(self) -> None:
+        if self.cursor is None:
+            return
+        try:
+            self.cursor.close()
+        except Exception:  # a cursor of a dead connection: nothing to close
+            logger.debug("closing the cursor failed", exc_info=True)
+        self.cursor = None
 
 
 def _send_each_on(
@@ -63,7 +103,7 @@ def _send_each_on(
     report: SendReport,
     mail_connection: object,
     smtp: bool,
-    cursor: CursorWrapper,
+    recorder: _Recorder,
     claim: _Claim,
 ) -> None:
     """The loop of _send_each, on its open mail connection and cursor."""
@@ -100,7 +140,7 @@ def _send_each_on(
                 return
             _on_error([out.row], exc, report)
             continue
-        _record_sent(cursor, out, str(message_id))
+        recorder.sent(out, str(message_id))
         report.sent += 1
 
 

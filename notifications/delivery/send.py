@@ -1,7 +1,7 @@
 """One chunk of deliveries as a task receives it: claim, re-check, render, send.
 
-deliveries_send is the entry point (tasks.send_chunk, ``send_due``). It
-claims the rows (claim.py), reads what sending needs in a few queries per
+deliveries_send is the entry point (``send_due``; tasks.send_chunk through
+chunk_send, which waits out a database outage of a few seconds). It claims the rows (claim.py), reads what sending needs in a few queries per
 chunk and none per message, re-checks each row at send time (deadline,
 deactivated person, bad address, acknowledged since dispatch), renders the
 rest (render.py) and hands them to the ESP in batches (batch.py) or sends
@@ -23,6 +23,7 @@ from notifications.campaigns.tokens import token_from_seed
 from notifications.delivery.batch import _send_batch
 from notifications.delivery.claim import SendReport, _Claim, _finish, deliveries_claim
 from notifications.delivery.each import _send_each
+from notifications.delivery.outage import through_outage
 from notifications.delivery.policy import _batching, knobs
 from notifications.delivery.render import _Outgoing, _Renderer
 from notifications.models import (
@@ -140,11 +141,32 @@ _SEND_FIELDS = (
 )
 
 
-def deliveries_send(ids: Sequence[int], *, now: datetime | None = None) -> SendReport:
+def chunk_send(ids: Sequence[int]) -> SendReport:
+    """deliveries_send as a task runs it: through a database outage.
+
+    A database error anywhere in the chunk (claim, reads, a retry's write)
+    no longer fails the task, whose message Celery would then acknowledge,
+    leaving its rows to the lease and the sweeper: the chunk starts again
+    once the database answers, taking back its own rows still "sending"
+    (by the claim stamps it wrote) and skipping those already recorded.
+    """
+    stamps: set[datetime] = set()
+    return through_outage(
+        lambda: deliveries_send(ids, stamps=stamps), what="sending the chunk"
+    )
+
+
+def deliveries_send(
+    ids: Sequence[int],
+    *,
+    now: datetime | None = None,
+    stamps: set[datetime] | None = None,
+) -> SendReport:
     """Claim, re-check, render, send and record one chunk of deliveries."""
     now = now or timezone.now()
+    stamps = set() if stamps is None else stamps
     report = SendReport()
-    mine = deliveries_claim(ids, now=now)
+    mine = deliveries_claim(ids, now=now, stamps=stamps)
     report.claimed = len(mine)
     if not mine:
         return report
@@ -166,7 +188,7 @@ def deliveries_send(ids: Sequence[int], *, now: datetime | None = None) -> SendR
     for row in rows:
         row.step = steps[row.step_id]
         by_step[row.step_id].append(row)
-    claim = _Claim(mine)
+    claim = _Claim(mine, stamps)
     for step_id, step_rows in by_step.items():
         _send_step(steps[step_id], step_rows, now, report, claim)
     return report
