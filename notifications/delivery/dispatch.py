@@ -39,6 +39,8 @@ from notifications.models import (
 logger = logging.getLogger(__name__)
 
 Enqueue = Callable[[list[int]], object]
+# How many messages wait in the broker's send queue; None when unknown.
+Waiting = Callable[[], int | None]
 
 _AUDIENCE_KINDS = (StepKind.FIRST, StepKind.REMINDER, StepKind.LAST_CALL)
 _INSERT_BATCH = 2000
@@ -53,6 +55,7 @@ class TickReport:
     deliveries_created: int = 0
     released: int = 0
     expired: int = 0
+    renewed: int = 0
     enqueued: int = 0
     chunks: int = 0
     campaigns_finished: int = 0
@@ -244,29 +247,81 @@ def steps_dispatch(*, now: datetime, report: TickReport) -> None:
 def deliveries_sweep(*, now: datetime, k: Knobs | None = None) -> int:
     """Put rows stuck in "sending" (their worker died) back to queued.
 
-    A live worker renews its claim while the rate limit holds it back
-    (_Claim), so only a dead one's rows grow older than the claim timeout.
+    A live worker renews its claim every third of the claim timeout (the
+    heartbeat of claim._Claim), so only a dead one's rows grow older than
+    the timeout: they come back within SEND_CLAIM_TIMEOUT plus a tick.
 
     A row that has been claimed max_attempts times without an outcome is
     failed instead, so a message that kills its worker cannot loop forever.
+    Rows are locked with SKIP LOCKED first, so two ticks at once (two beats
+    by mistake) split them instead of waiting on each other or deadlocking.
     """
     k = k or knobs()
-    stuck = Delivery.objects.filter(
-        status=DeliveryStatus.SENDING,
-        claimed_at__lt=now - timedelta(seconds=k.claim_timeout),
-    )
-    stuck.filter(attempts__gte=k.max_attempts).update(
-        status=DeliveryStatus.FAILED,
-        last_error=_("The worker sending it stopped too many times."),
-        status_at=now,
-        claimed_at=None,
-    )
-    return stuck.update(
-        status=DeliveryStatus.QUEUED,
-        claimed_at=None,
-        next_attempt_at=None,
-        last_error=_("Re-queued: the worker sending it stopped."),
-    )
+    cutoff = now - timedelta(seconds=k.claim_timeout)
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.filter(
+                status=DeliveryStatus.SENDING, claimed_at__lt=cutoff
+            )
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", flat=True)
+        )
+        if not ids:
+            return 0
+        stuck = Delivery.objects.filter(
+            id__in=ids, status=DeliveryStatus.SENDING, claimed_at__lt=cutoff
+        )
+        stuck.filter(attempts__gte=k.max_attempts).update(
+            status=DeliveryStatus.FAILED,
+            last_error=_("The worker sending it stopped too many times."),
+            status_at=now,
+            claimed_at=None,
+        )
+        released = stuck.update(
+            status=DeliveryStatus.QUEUED,
+            claimed_at=None,
+            next_attempt_at=None,
+            last_error=_("Re-queued: the worker sending it stopped."),
+        )
+    logger.warning("rows of a stopped worker queued again: %s", released)
+    return released
+
+
+def leases_renew(*, waiting: int | None, now: datetime, k: Knobs | None = None) -> int:
+    """Keep the lease of enqueued rows while the broker still holds chunks.
+
+    A queued row with ``claimed_at`` set was handed to the broker then, and
+    ``next_attempt_at`` ends its lease (SEND_ENQUEUE_LEASE, a minute). A
+    short lease brings back chunks the broker lost (flushed, restarted
+    without persistence, reserved by a worker killed since) within a minute
+    and a tick; but a long campaign's chunks may rightly wait in the queue
+    longer than that. So while the broker says messages are waiting, leases
+    about to end are renewed; once the queue is empty (or the broker cannot
+    tell), they run out and their rows are enqueued again. A chunk lost
+    while others wait therefore comes back at most a lease after the queue
+    drained; a copy of a chunk that was not lost is harmless (the claim).
+    """
+    if not waiting:
+        return 0
+    k = k or knobs()
+    lease = timedelta(seconds=k.enqueue_lease)
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.filter(
+                status=DeliveryStatus.QUEUED,
+                claimed_at__isnull=False,
+                next_attempt_at__gt=now,
+                next_attempt_at__lt=now + lease / 2,
+            )
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", flat=True)
+        )
+        for start in range(0, len(ids), _UPDATE_BATCH):
+            Delivery.objects.filter(
+                id__in=ids[start : start + _UPDATE_BATCH],
+                status=DeliveryStatus.QUEUED,
+            ).update(next_attempt_at=now + lease)
+    return len(ids)
 
 
 def deliveries_expire(*, now: datetime) -> int:
@@ -307,8 +362,10 @@ def deliveries_enqueue(
         ids = [pk for pk, _step in rows]
         lease = now + timedelta(seconds=k.enqueue_lease)
         for start in range(0, len(ids), _UPDATE_BATCH):
+            # claimed_at on a queued row: when it was handed to the broker
+            # (leases_renew tells a lease from a retry's backoff by it).
             Delivery.objects.filter(id__in=ids[start : start + _UPDATE_BATCH]).update(
-                next_attempt_at=lease
+                next_attempt_at=lease, claimed_at=now
             )
         chunks = _chunks(rows, size)
         for chunk in chunks:
@@ -403,14 +460,24 @@ def campaigns_finish(*, now: datetime, report: TickReport | None = None) -> int:
     return finished
 
 
-def dispatch_tick(*, enqueue: Enqueue, now: datetime | None = None) -> TickReport:
-    """One beat of the dispatcher: everything due now, nothing else."""
+def dispatch_tick(
+    *,
+    enqueue: Enqueue,
+    now: datetime | None = None,
+    waiting: Waiting | None = None,
+) -> TickReport:
+    """One beat of the dispatcher: everything due now, nothing else.
+
+    ``waiting`` tells how many messages the broker's send queue holds
+    (tasks.broker_waiting); without it leases are never renewed.
+    """
     now = now or timezone.now()
     k = knobs()
     report = TickReport()
     steps_dispatch(now=now, report=report)
     report.released = deliveries_sweep(now=now, k=k)
     report.expired = deliveries_expire(now=now)
+    report.renewed = leases_renew(waiting=waiting() if waiting else None, now=now, k=k)
     report.enqueued, report.chunks = deliveries_enqueue(enqueue=enqueue, now=now, k=k)
     report.campaigns_finished = campaigns_finish(now=now, report=report)
     return report

@@ -26,8 +26,8 @@ class Knobs:
     max_attempts: int = 8
     retry_base: float = 30.0
     retry_max: float = 1800.0
-    enqueue_lease: float = 600.0
-    claim_timeout: float = 900.0
+    enqueue_lease: float = 60.0
+    claim_timeout: float = 60.0
     max_per_tick: int = 100_000
 
 

@@ -17,28 +17,57 @@ Delivery choices, deliberately:
   dispatcher tick enqueues it. Nothing waits in the broker, so Redis'
   visibility timeout never re-delivers a delayed task (celery#2599).
 - The database is also the safety net for lost messages: every enqueued row
-  carries a lease (``next_attempt_at``); if no worker claimed it in time, a
-  tick enqueues it again.
+  carries a short lease (``next_attempt_at``), renewed by the dispatcher
+  while the broker's queue still holds messages (broker_waiting); once the
+  queue is empty an unclaimed row's lease runs out and a tick enqueues it
+  again (a flushed or restarted broker, a chunk reserved by a killed worker).
+- A database error does not fail a send task (its message would be
+  acknowledged and its rows left to the lease): send.chunk_send waits for
+  the database and carries on (outage.py).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 
-from celery import shared_task
+from celery import current_app, shared_task
 
 from notifications.delivery.dispatch import dispatch_tick
-from notifications.delivery.send import deliveries_send
+from notifications.delivery.send import chunk_send
+
+logger = logging.getLogger(__name__)
 
 
 def enqueue_chunk(delivery_ids: list[int]) -> None:
     send_chunk.apply_async(args=[delivery_ids])
 
 
+def broker_waiting() -> int | None:
+    """Messages waiting in the send queue (not those a worker reserved).
+
+    A passive declare, answered by every kombu transport (Redis: the list's
+    length; the on-disk broker: its files). A queue the broker does not know
+    (Redis flushed) holds nothing; a broker that does not answer: unknown.
+    """
+    app = current_app
+    queue = app.conf.task_default_queue
+    try:
+        with app.connection_for_write() as conn:
+            channel = conn.default_channel
+            try:
+                return channel.queue_declare(queue=queue, passive=True).message_count
+            except conn.channel_errors:
+                return 0
+    except Exception:  # the broker is down: let the leases run out
+        logger.warning("the broker's queue length is unknown", exc_info=True)
+        return None
+
+
 @shared_task(name="notifications.dispatch", ignore_result=True)
 def dispatch() -> dict:
     """Beat's tick: due steps → Delivery rows → chunks for the workers."""
-    return asdict(dispatch_tick(enqueue=enqueue_chunk))
+    return asdict(dispatch_tick(enqueue=enqueue_chunk, waiting=broker_waiting))
 
 
 @shared_task(
@@ -48,4 +77,4 @@ def dispatch() -> dict:
     ignore_result=True,
 )
 def send_chunk(delivery_ids: list[int]) -> dict:
-    return asdict(deliveries_send(delivery_ids))
+    return asdict(chunk_send(delivery_ids))
