@@ -78,3 +78,80 @@ CHECKS = {
         f"Chromium not found at {CHROMIUM} (apt-get install chromium)",
     ),
 }
+
+
+# --- A throwaway Redis for broker fault tests ----------------------------------
+
+
+class RedisThrowaway:
+    """A `redis-server` of its own on a free port, without persistence.
+
+    Fault tests flush it, kill it and start it again on the same port (as a
+    restart without persistence does: everything it held is gone) without
+    touching the shared Redis of the other tests.
+    """
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.port = _free_port()
+        self.dir = tempfile.mkdtemp(prefix="redis-throwaway-")
+        self.process: object | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisThrowaway:
+        import subprocess
+        import time
+
+        self.process = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not _port_open("127.0.0.1", self.port):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"redis-server not listening on {self.port}")
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: what it held in memory is lost."""
+        if self.process is not None:
+            self.process.kill()  # type: ignore[attr-defined]
+            self.process.wait(timeout=10)  # type: ignore[attr-defined]
+            self.process = None
+
+    def flushall(self) -> None:
+        import redis
+
+        redis.Redis.from_url(self.url).flushall()
+
+    def __enter__(self) -> RedisThrowaway:
+        require(bool(shutil.which("redis-server")), "redis-server is not installed")
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

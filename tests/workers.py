@@ -321,10 +321,18 @@ def _test_database_env() -> dict[str, str]:
 
 
 @contextmanager
-def sending_worker(env: dict[str, str], **options: object) -> Iterator[Worker]:
-    queue = f"test-{uuid.uuid4().hex[:10]}"
+def sending_worker(
+    env: dict[str, str],
+    *,
+    broker_url: str = "",
+    queue: str = "",
+    **options: object,
+) -> Iterator[Worker]:
+    queue = queue or f"test-{uuid.uuid4().hex[:10]}"
     full = {**FAST, **_test_database_env(), **env, "CELERY_TASK_DEFAULT_QUEUE": queue}
-    with celery_worker(broker_url=REDIS_URL, queue=queue, env=full, **options) as w:
+    with celery_worker(
+        broker_url=broker_url or REDIS_URL, queue=queue, env=full, **options
+    ) as w:
         yield w
 
 
@@ -336,4 +344,26 @@ def beat_until(w: Worker, done: Callable[[], bool], timeout: float) -> bool:
         if done():
             return True
         time.sleep(0.5)
+    return done()
+
+
+def beat_through(
+    w: Worker, done: Callable[[], bool], timeout: float, *, every: float = 0.5
+) -> bool:
+    """beat_until through a broker fault: a tick that cannot be sent (the
+    broker is down or restarting) is skipped, as beat's would be."""
+    app = client_app(w)
+    app.conf.broker_connection_retry = False
+    app.conf.broker_connection_timeout = 1
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            app.send_task(
+                "notifications.dispatch", queue=w.queue, expires=5, retry=False
+            )
+        except Exception:  # the broker is away: beat loses this tick too
+            app.pool.force_close_all()
+        if done():
+            return True
+        time.sleep(every)
     return done()
