@@ -112,10 +112,16 @@ def neutralise(value: Cell, *, reversible: bool = False) -> Cell:
     (evidence that is read back with ``unneutralise``) also prefixes text
     that starts with ``'`` before a trigger, so that the reading is exact.
     """
-    if not isinstance(value, str) or value[:1] in _SAFE_ASCII_STARTS:
-        return value  # the fast path: nearly every cell
-    text = value.lstrip("'") if reversible else value
-    return "'" + value if _dangerous(text) else value
+    if isinstance(value, str):
+        return _neutralised(value, reversible)
+    return value
+
+
+def _neutralised(text: str, reversible: bool = False) -> str:
+    if text[:1] in _SAFE_ASCII_STARTS:
+        return text  # the fast path: nearly every cell
+    looked_at = text.lstrip("'") if reversible else text
+    return "'" + text if _dangerous(looked_at) else text
 
 
 def unneutralise(text: str) -> str:
@@ -145,7 +151,7 @@ def _kept(value: Cell) -> Cell:
 
 def _csv_text(value: Cell, reversible: bool = False) -> str:
     if isinstance(value, str):  # most cells: checked first
-        return neutralise(value, reversible=reversible)  # type: ignore[return-value]
+        return _neutralised(value, reversible)
     if value is None:
         return ""
     if isinstance(value, _KEPT_TYPES):
@@ -153,15 +159,15 @@ def _csv_text(value: Cell, reversible: bool = False) -> str:
         if isinstance(value, datetime):
             return value.isoformat(sep=" ", timespec="seconds")
         return str(value)
-    return neutralise(str(value), reversible=reversible)  # type: ignore[return-value]
+    return _neutralised(str(value), reversible)
 
 
 def _xlsx_value(value: Cell) -> Cell:
     if value is None or isinstance(value, _KEPT_TYPES):
         return _kept(value)
     # Strip first, then neutralise what the cell will really hold.
-    text = neutralise(XML_ILLEGAL_RE.sub("", str(value)))
-    return XLSX_ESCAPE_RE.sub("_x005F_", text)  # type: ignore[arg-type]
+    text = _neutralised(XML_ILLEGAL_RE.sub("", str(value)))
+    return XLSX_ESCAPE_RE.sub("_x005F_", text)
 
 
 def csv_lines(
