@@ -41,6 +41,7 @@ class AuditAction(models.TextChoices):
     SEAL = "seal", _("Records sealed into the chain")
     LAUNCH_APPROVAL = "launch_approval", _("Launch approved")
     EMPLOYEE_CHANGE = "employee_change", _("Employee changed in the admin")
+    LINKS_EXPORT = "links_export", _("Personal links exported or printed")
 
 
 class ChainHead(models.Model):

@@ -19,7 +19,7 @@ same way.
 from __future__ import annotations
 
 import secrets
-from datetime import time
+from datetime import datetime, time
 
 from django.conf import settings
 from django.db import models
@@ -139,6 +139,13 @@ LINKS_AVAILABLE = (*LAUNCHED_STATUSES, CampaignStatus.FINISHED)
 OPEN_STEP_STATUSES = (StepStatus.PENDING, StepStatus.DUE)
 
 
+def acknowledged_late(acknowledged_at: datetime | None, deadline: datetime) -> bool:
+    """Late: acknowledged after the deadline (the page, the dashboard, the
+    exports and the evidence say so; ``Campaign.closes_at_deadline`` refuses
+    it instead)."""
+    return acknowledged_at is not None and acknowledged_at > deadline
+
+
 class DeliveryStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
     SENDING = "sending", _("Sending")
@@ -229,6 +236,17 @@ class Campaign(models.Model):
         _("time zone"), max_length=64, default=default_time_zone
     )
 
+    # After the deadline an acknowledgement is still recorded, marked late;
+    # a campaign that closes at its deadline refuses it instead.
+    closes_at_deadline = models.BooleanField(
+        _("closes at the deadline"),
+        default=False,
+        help_text=_(
+            "Refuse acknowledgements after the deadline. Off: they are "
+            "recorded and marked late."
+        ),
+    )
+
     asks_answer = models.BooleanField(_("asks a question"), default=False)
     # [{"value": "opted_out", "labels": {"fr": "…", "en": "…"}}, …]
     answer_choices = models.JSONField(_("answer choices"), default=list, blank=True)
@@ -253,6 +271,11 @@ class Campaign(models.Model):
         verbose_name_plural = _("campaigns")
         ordering = ["-deadline", "name"]
         indexes = [models.Index(fields=["status"], name="campaign_status")]
+        # A personal link lets anyone acknowledge in its owner's name:
+        # exporting or printing links is a permission of its own (DPO).
+        permissions = [
+            ("export_links", _("Can export or print personal links")),
+        ]
 
     def __str__(self) -> str:
         return self.name
