@@ -55,6 +55,8 @@ from notifications.models import (
     default_time_zone,
 )
 
+EXPORT_LINKS = "notifications.export_links"
+
 # Lifecycle buttons of the change page, in their order: action -> (service,
 # button, message logged and shown). Which are offered: _available_actions.
 _LIFECYCLE = {
@@ -174,11 +176,11 @@ class CampaignAdmin(admin.ModelAdmin):
         return draft and super().has_delete_permission(request, obj)
 
     def get_fieldsets(self, request: HttpRequest, obj: Campaign | None = None):
-        main = ["name", "deadline", "time_zone"]
+        main = ["name", "deadline", "closes_at_deadline", "time_zone"]
         if obj is None:
             main.append("template")
         else:
-            main = ["name", "reference", "status", "deadline", "time_zone"]
+            main = ["name", "reference", "status", *main[1:]]
         return [
             (None, {"fields": main}),
             (
@@ -463,13 +465,19 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def _links_campaign(self, request: HttpRequest, pk: int) -> Campaign:
         # A personal link lets anyone acknowledge for its owner: only those
-        # who may change the campaign get them.
+        # who may change the campaign and hold the links permission (the DPO,
+        # or HR when granted it) get them.
         campaign = self._campaign(request, pk, change=True)
+        if not _may_export_links(request):
+            raise PermissionDenied
         if campaign.status not in LINKS_AVAILABLE:
             raise Http404(_("Links exist once the campaign is launched."))
         return campaign
 
     def links_csv_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return require_GET(self._links_csv)(request, pk)
+
+    def _links_csv(self, request: HttpRequest, pk: int) -> HttpResponse:
         campaign = self._links_campaign(request, pk)
         pending = request.GET.get("pending") == "1"
         response = HttpResponse(content_type="text/csv; charset=utf-8")
@@ -478,10 +486,20 @@ class CampaignAdmin(admin.ModelAdmin):
             f'attachment; filename="links-{campaign.reference}{suffix}.csv"'
         )
         response["Cache-Control"] = "no-store"
-        links_csv_write(campaign_links(campaign, pending=pending), response)
+        count = links_csv_write(campaign_links(campaign, pending=pending), response)
+        services.links_export_record(
+            campaign=campaign,
+            actor=request.user,
+            pending=pending,
+            count=count,
+            form="csv",
+        )
         return response
 
     def letters_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return require_GET(self._letters)(request, pk)
+
+    def _letters(self, request: HttpRequest, pk: int) -> HttpResponse:
         # Each letter is in its reader's language (the template switches to
         # it), the page around them in the admin's.
         campaign = self._links_campaign(request, pk)
@@ -490,6 +508,13 @@ class CampaignAdmin(admin.ModelAdmin):
             {"row": letter.row, "title": letter.title, "qr": qr_svg(letter.row.link)}
             for letter in campaign_letters(campaign, pending=pending)
         ]
+        services.links_export_record(
+            campaign=campaign,
+            actor=request.user,
+            pending=pending,
+            count=len(letters),
+            form="letters",
+        )
         context = {"campaign": campaign, "letters": letters, "pending": pending}
         response = TemplateResponse(
             request, "admin/notifications/campaign/letters.html", context
@@ -529,8 +554,14 @@ class CampaignAdmin(admin.ModelAdmin):
         if campaign:
             extra_context["campaign_figures"] = campaign_status(campaign)
             extra_context["lifecycle_actions"] = _available_actions(campaign)
-            extra_context["links_available"] = campaign.status in LINKS_AVAILABLE
+            extra_context["links_available"] = (
+                campaign.status in LINKS_AVAILABLE and _may_export_links(request)
+            )
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+def _may_export_links(request: HttpRequest) -> bool:
+    return request.user.has_perm(EXPORT_LINKS)
 
 
 def _available_actions(campaign: Campaign) -> list[tuple[str, str]]:

@@ -77,6 +77,7 @@ class CampaignForm(forms.ModelForm):
         fields = [
             "name",
             "deadline",
+            "closes_at_deadline",
             "time_zone",
             "departments",
             "countries",

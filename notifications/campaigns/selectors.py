@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from audit.models import AuditAction, AuditEntry
 from employees.models import Employee
 from notifications.campaigns.content import (
     ack_url,
@@ -233,6 +234,43 @@ def campaign_links(campaign: Campaign, *, pending: bool = False) -> Iterator[Lin
             ack_url(token_from_seed(seed)),
             message_language(language, available),
         )
+
+
+# The scope of a links export, as its audit entry records it.
+LINKS_ALL = "all"
+LINKS_PENDING = "pending"
+
+
+def links_exported_before(campaign: Campaign) -> dict[int, list[str]]:
+    """Who had exported or printed each acknowledged recipient's link before
+    it was used: recipient id -> usernames, in the order of the exports.
+
+    An export (its audit entry) covers the recipients enrolled by then that
+    had not acknowledged yet: an "all" export lists them with the others, a
+    "pending" one lists only them. Either covers an acknowledgement made
+    after it. (Deactivated employees, left out of exports, cannot be told
+    apart afterwards; they rarely acknowledge.)
+    """
+    exports = list(
+        AuditEntry.objects.filter(
+            action=AuditAction.LINKS_EXPORT,
+            target_type=Campaign._meta.label_lower,
+            target_id=str(campaign.pk),
+        )
+        .order_by("seq")
+        .values_list("created_at", "username")
+    )
+    if not exports:
+        return {}
+    found: dict[int, list[str]] = {}
+    acknowledged = Recipient.objects.filter(
+        campaign=campaign, acknowledged_at__isnull=False
+    ).values_list("id", "enrolled_at", "acknowledged_at")
+    for pk, enrolled_at, acknowledged_at in acknowledged.iterator(5000):
+        names = [name for at, name in exports if enrolled_at <= at < acknowledged_at]
+        if names:
+            found[pk] = list(dict.fromkeys(names))
+    return found
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,12 @@ from audit.services import audit_record
 from notifications.campaigns import content as content_mod
 from notifications.campaigns import scheduling
 from notifications.campaigns.library import TEMPLATES
-from notifications.campaigns.selectors import audience_languages, campaign_audience
+from notifications.campaigns.selectors import (
+    LINKS_ALL,
+    LINKS_PENDING,
+    audience_languages,
+    campaign_audience,
+)
 from notifications.campaigns.tokens import token_from_seed, token_hash, token_seed_new
 from notifications.models import (
     LAUNCHED_STATUSES,
@@ -618,3 +623,22 @@ def campaign_send_test(
     email.subject = f"[{prefix}] {email.subject}"
     email.connection = get_connection()
     email.send()
+
+
+def links_export_record(
+    *, campaign: Campaign, actor: object, pending: bool, count: int, form: str
+) -> None:
+    """A personal link lets anyone acknowledge in its owner's name: every
+    export or print of links is in the ledger (who, which campaign, how many,
+    pending only or all), and the evidence marks the acknowledgements made
+    with a link handled so (selectors.links_exported_before)."""
+    audit_record(
+        actor=actor,
+        action=AuditAction.LINKS_EXPORT,
+        target=campaign,
+        after={
+            "format": form,
+            "scope": LINKS_PENDING if pending else LINKS_ALL,
+            "links": count,
+        },
+    )

@@ -16,6 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from audit.models import AuditAction, AuditEntry
+from audit.services import os_user
 from notifications.campaigns import services
 from notifications.campaigns.selectors import campaign_links
 from notifications.models import Recipient
@@ -204,3 +206,25 @@ def test_the_admin_download_neutralises_every_cell_whatever_hides_the_formula(
     assert response.status_code == 200
     text = response.content.decode()
     _assert_hostile_links_neutralised(list(csv.reader(io.StringIO(text))))
+
+
+def test_the_command_records_each_export_under_the_os_user():
+    campaign, recipients = launched(employees=3, language="en")
+    Client().post(link(recipients[0]), confirmed_post(campaign, "en"))
+    _csv(campaign.name)
+    _csv(campaign.name, "--pending")
+    first, second = AuditEntry.objects.filter(action=AuditAction.LINKS_EXPORT).order_by(
+        "seq"
+    )
+    assert first.username == second.username == os_user()
+    assert first.target_id == second.target_id == str(campaign.pk)
+    assert first.after == {"format": "command", "scope": "all", "links": 3}
+    assert second.after == {"format": "command", "scope": "pending", "links": 2}
+
+
+def test_the_command_records_nothing_when_it_refuses():
+    EmployeeFactory()
+    draft = campaign_make(name="Draft")
+    with pytest.raises(CommandError):
+        _csv(draft.name)
+    assert not AuditEntry.objects.filter(action=AuditAction.LINKS_EXPORT).exists()
