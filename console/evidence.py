@@ -29,13 +29,27 @@ from django.utils.translation import gettext as _
 
 from audit import chain, services
 from audit.models import AuditAction, AuditEntry, SealedRecord
-from common.exporting import csv_lines, excel_delimiter
+from common.exporting import csv_lines, excel_delimiter, unneutralise
 from employees.models import ImportRun
 from notifications.campaigns.sealing import RecordKind
-from notifications.models import Campaign, CampaignContent, Step, StepKind
+from notifications.campaigns.selectors import links_exported_before
+from notifications.models import (
+    Campaign,
+    CampaignContent,
+    Step,
+    StepKind,
+    acknowledged_late,
+)
 
 CHAIN_ROW = "chain"
-COLUMNS = (
+# Shown for an acknowledgement, outside the hash (like ``step``): whether it
+# came after the deadline, and who had exported or printed the person's link
+# before it was used (a link handled by staff, not only the person's own
+# mailbox). Read from the campaign's deadline and the ledger's links_export
+# entries when the file is made; the hashed fields keep their meaning.
+MARK_COLUMNS = ("late", "link_exported", "link_exported_by")
+# Files made before MARK_COLUMNS existed still verify.
+LEGACY_COLUMNS = (
     "record",
     "record_id",
     "employee_id",
@@ -52,6 +66,13 @@ COLUMNS = (
     "personal_sha256",
     "record_sha256",
 )
+_AFTER_ANSWER = LEGACY_COLUMNS.index("answer") + 1
+COLUMNS = (
+    *LEGACY_COLUMNS[:_AFTER_ANSWER],
+    *MARK_COLUMNS,
+    *LEGACY_COLUMNS[_AFTER_ANSWER:],
+)
+YES, NO = "yes", "no"
 
 
 def column_labels() -> list[str]:
@@ -67,6 +88,9 @@ def column_labels() -> list[str]:
         _("status"),
         _("content SHA-256"),
         _("answer"),
+        _("late"),
+        _("link exported before use"),
+        _("link exported by"),
         _("hashed fields"),
         _("personal salt"),
         _("personal SHA-256"),
@@ -80,7 +104,30 @@ def _person(kind: str, personal: dict[str, Any]) -> tuple[str, str, str]:
     return "", "", personal["to_email"]
 
 
-def _row(record: chain.RecordHash, steps: dict[int, str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Marks:
+    """What the display columns of MARK_COLUMNS are read from."""
+
+    deadline: datetime
+    # Recipient id -> who exported or printed the link before it was used.
+    handled: dict[int, list[str]]
+
+    def of(self, record: chain.RecordHash) -> dict[str, str]:
+        acknowledged_at = record.fields.get("acknowledged_at")
+        if record.kind != RecordKind.RECIPIENT or acknowledged_at is None:
+            return dict.fromkeys(MARK_COLUMNS, "")
+        late = acknowledged_late(acknowledged_at, self.deadline)
+        names = self.handled.get(record.object_id, [])
+        return {
+            "late": YES if late else NO,
+            "link_exported": YES if names else NO,
+            "link_exported_by": ", ".join(names),
+        }
+
+
+def _row(
+    record: chain.RecordHash, steps: dict[int, str], marks: _Marks
+) -> dict[str, Any]:
     fields = {k: chain._value(v) for k, v in record.fields.items()}
     first, last, email = _person(record.kind, record.personal)
     if record.kind == RecordKind.RECIPIENT:
@@ -106,6 +153,7 @@ def _row(record: chain.RecordHash, steps: dict[int, str]) -> dict[str, Any]:
         "status": status,
         "content_sha256": content,
         "answer": answer,
+        **marks.of(record),
         "fields": chain.canonical(fields),
         "personal_salt": record.salt,
         "personal_sha256": record.personal_sha256,
@@ -165,8 +213,12 @@ def evidence_build(*, campaign: Campaign, actor: Any, kind: str) -> Evidence:
     """Seal, collect the rows, and record the export in the chain."""
     seal = services.records_seal(campaign_id=campaign.pk, actor=actor)
     steps = _step_labels(campaign)
+    marks = _Marks(campaign.deadline, links_exported_before(campaign))
     rows = sorted(
-        (_row(record, steps) for record, _sealed in chain.records_current(campaign.pk)),
+        (
+            _row(record, steps, marks)
+            for record, _sealed in chain.records_current(campaign.pk)
+        ),
         key=_sort_key,
     )
     digest = chain.export_digest(row["record_sha256"] for row in rows)
@@ -198,6 +250,7 @@ def evidence_csv(evidence: Evidence, *, language: str) -> Iterator[str]:
         column_labels(),
         ([row[name] for name in COLUMNS] for row in rows),
         delimiter=excel_delimiter(language),
+        reversible=True,
     )
 
 
@@ -242,9 +295,10 @@ _SCRIPT_RE = re.compile(
 
 
 def _unneutralise(value: str) -> str:
-    if value.startswith("'") and value[1:2] in ("=", "+", "-", "@", "\t", "\r"):
-        return value[1:]
-    return value
+    return unneutralise(value)
+
+
+_COLUMNS_BY_COUNT = {len(COLUMNS): COLUMNS, len(LEGACY_COLUMNS): LEGACY_COLUMNS}
 
 
 def _parse_csv(text: str) -> list[dict[str, Any]]:
@@ -257,9 +311,12 @@ def _parse_csv(text: str) -> list[dict[str, Any]]:
     for values in reader:
         if not values:
             continue
-        if len(values) != len(COLUMNS):
+        columns = _COLUMNS_BY_COUNT.get(len(values))
+        if columns is None:
             raise EvidenceError(_("A line has the wrong number of columns."))
-        rows.append(dict(zip(COLUMNS, map(_unneutralise, values), strict=True)))
+        row = dict.fromkeys(MARK_COLUMNS, "")
+        row.update(zip(columns, map(_unneutralise, values), strict=True))
+        rows.append(row)
     return rows
 
 
