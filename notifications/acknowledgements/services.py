@@ -33,6 +33,7 @@ from notifications.models import (
     CampaignContent,
     CampaignStatus,
     Recipient,
+    acknowledged_late,
 )
 
 
@@ -48,12 +49,14 @@ class Outcome(models.TextChoices):
     ALREADY = "already", _("Already acknowledged")
     CHANGED = "changed", _("Answer changed")
     CHANGE_CLOSED = "change_closed", _("Answer can no longer be changed")
+    # The campaign closes at its deadline: nothing recorded.
+    CLOSED = "closed", _("Closed at the deadline")
 
 
 @dataclass(frozen=True)
 class Result:
     outcome: str
-    acknowledged_at: datetime
+    acknowledged_at: datetime | None
     answer: str
 
 
@@ -63,7 +66,8 @@ class Result:
 # What the page needs of a recipient and of its campaign. Read live on every
 # request (a cancelled campaign's links die at once) in one hand-written
 # query on the unique token_hash index: compiling the ORM query (Campaign has
-# ~30 columns) cost more than running it. Other fields stay deferred.
+# ~30 columns) cost more than running it. Other fields stay deferred. In the
+# models' field order: Model.from_db reads the values in that order.
 _RECIPIENT_FIELDS = (
     "id",
     "campaign_id",
@@ -80,6 +84,7 @@ _CAMPAIGN_FIELDS = (
     "status",
     "dpo_contact",
     "time_zone",
+    "closes_at_deadline",
     "asks_answer",
     "answer_choices",
     "finished_at",
@@ -275,6 +280,10 @@ class Page:
     deadline: str
     days_left: int
     deadline_passed: bool
+    # Past the deadline of a campaign that closes at it: no acknowledgement.
+    closed: bool = False
+    # Acknowledged after the deadline.
+    late: bool = False
 
 
 # The placeholders that are the same for every recipient of a campaign on a
@@ -329,7 +338,15 @@ def page_build(
         deadline=values["deadline"],
         days_left=days,
         deadline_passed=now >= campaign.deadline,
+        closed=acknowledgements_closed(campaign, now=now),
+        late=acknowledged_late(recipient.acknowledged_at, campaign.deadline),
     )
+
+
+def acknowledgements_closed(campaign: Campaign, *, now: datetime) -> bool:
+    """Whether a first acknowledgement is refused: past the deadline of a
+    campaign that closes at it (otherwise it is recorded, and late)."""
+    return campaign.closes_at_deadline and now >= campaign.deadline
 
 
 # --- Writing -------------------------------------------------------------------
@@ -419,10 +436,14 @@ def acknowledgement_record(
     """Record an acknowledgement, or an answer change until the deadline.
 
     The first acknowledgement's time and content version are kept forever;
-    a later POST with the same answer changes nothing.
+    a later POST with the same answer changes nothing. After the deadline
+    the first one is still recorded (late: models.acknowledged_late), unless
+    the campaign closes at its deadline: then nothing is written.
     """
     now = now or timezone.now()
     campaign = recipient.campaign
+    if recipient.acknowledged_at is None and acknowledgements_closed(campaign, now=now):
+        return Result(Outcome.CLOSED, None, "")
     history = {
         "recipient": recipient,
         "at": now,

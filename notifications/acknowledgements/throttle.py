@@ -2,9 +2,17 @@
 
 Fixed one-minute windows counted in Django's cache: Redis when CACHE_URL is
 set, so every web process shares the counts; a per-process memory cache
-otherwise. Two counters per address: every request (generous: a whole office
-may come from one address) and failures (unknown tokens or references:
-only guessing produces many of those).
+otherwise. Per address, the failures (unknown tokens or references: only
+guessing produces many of those) and the requests (generous: a whole office
+may come from one address).
+
+A personal link is looked up before it is counted (``link_throttled``): one
+guesser behind an office's NAT address must not lock its colleagues out.
+Past ACK_RATE_LIMIT_FAILURES, only unknown links are refused, and those
+refusals are not counted as requests; a valid link is refused only past
+ACK_RATE_LIMIT requests, of which a guesser adds at most the failure limit.
+The /verify/ page keeps its own request count (``throttled``) and shares
+the failure count.
 
 With Redis, the counts bypass Django's cache client (which builds a client
 object and makes two round trips per ``incr``): each web thread keeps its
@@ -55,10 +63,12 @@ def _bucket(address: str) -> str:
     return str(ip)
 
 
-def _keys(request: HttpRequest) -> tuple[str, str]:
+def _keys(request: HttpRequest, counter: str = "all") -> tuple[str, str]:
+    """This window's (requests, failures) keys of the client's address;
+    ``counter``: "all" for the link pages, "verify" for /verify/."""
     window = int(time.time() // WINDOW_SECONDS)
     bucket = _bucket(client_address(request))
-    return f"ack-rl:all:{bucket}:{window}", f"ack-rl:bad:{bucket}:{window}"
+    return f"ack-rl:{counter}:{bucket}:{window}", f"ack-rl:bad:{bucket}:{window}"
 
 
 @functools.cache
@@ -117,16 +127,30 @@ def _hit(key: str) -> int:
 
 
 # KEYS[1]: this window's request count, KEYS[2]: its failure count.
+# ARGV[1]: their expiry; ARGV[2]: "1" when this request is a failure;
+# ARGV[3]: the failure limit (0: none). A failure over the limit is refused
+# without counting it as a request. Returns {requests or 0, failures}.
 _COUNT_LUA = """
+local guesses = 0
+if ARGV[2] == '1' then
+  guesses = redis.call('INCR', KEYS[2])
+  if guesses == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+  local limit = tonumber(ARGV[3])
+  if limit > 0 and guesses > limit then return {0, guesses} end
+else
+  guesses = tonumber(redis.call('GET', KEYS[2]) or '0')
+end
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return {count, redis.call('GET', KEYS[2])}
+return {count, guesses}
 """
 _COUNT_SHA = hashlib.sha1(_COUNT_LUA.encode()).hexdigest()  # noqa: S324 (Redis's script id)
 
 
-def _count(url: str, every: str, bad: str) -> tuple[int, bytes | None]:
-    """Count a request; (requests in this window, failures or None).
+def _count(
+    url: str, every: str, bad: str, *, failure: bool, failures: int
+) -> tuple[int, int]:
+    """Count a request; (requests in this window or 0, failures).
 
     One EVALSHA round trip; the script is sent in full on first use and
     again after a Redis restart or SCRIPT FLUSH. A broken connection (Redis
@@ -134,7 +158,7 @@ def _count(url: str, every: str, bad: str) -> tuple[int, bytes | None]:
     """
     import redis
 
-    args = (2, every, bad, WINDOW_SECONDS * 2)
+    args = (2, every, bad, WINDOW_SECONDS * 2, "1" if failure else "0", failures)
     connection = _connection(url)
     for attempt in (1, 2):
         try:
@@ -144,7 +168,7 @@ def _count(url: str, every: str, bad: str) -> tuple[int, bytes | None]:
             except redis.exceptions.NoScriptError:
                 connection.send_command("EVAL", _COUNT_LUA, *args)
                 count, guesses = connection.read_response()
-            return count, guesses
+            return int(count), int(guesses)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             connection.disconnect()
             if attempt == 2:
@@ -152,22 +176,55 @@ def _count(url: str, every: str, bad: str) -> tuple[int, bytes | None]:
     raise AssertionError("unreachable")
 
 
-def throttled(request: HttpRequest) -> bool:
-    """Count this request; True when its address is over a limit."""
+def _local_count(every: str, bad: str, *, failure: bool, failures: int) -> bool:
+    """``link_throttled`` on the cache (no Redis)."""
+    if failure and failures and _hit(bad) > failures:
+        return True
+    limit = settings.ACK_RATE_LIMIT
+    return bool(limit) and _hit(every) > limit
+
+
+def link_throttled(request: HttpRequest, *, unknown: bool) -> bool:
+    """Count a request to the link pages, once the link is looked up; True
+    when it is refused. ``unknown``: no such link (a failure)."""
     every, bad = _keys(request)
+    failures = settings.ACK_RATE_LIMIT_FAILURES if unknown else 0
+    url = _redis_url()
+    if url is None:
+        return _local_count(every, bad, failure=unknown, failures=failures)
+    count, guesses = _count(
+        url,
+        cache.make_key(every),
+        cache.make_key(bad),
+        failure=unknown,
+        failures=failures,
+    )
+    if unknown and failures and guesses > failures:
+        return True
+    limit = settings.ACK_RATE_LIMIT
+    return bool(limit) and count > limit
+
+
+def throttled(request: HttpRequest) -> bool:
+    """/verify/: count this request; True when its address is over a limit
+    (its own requests, or the failures of the link pages and /verify/)."""
+    every, bad = _keys(request, "verify")
     limit, failures = settings.ACK_RATE_LIMIT, settings.ACK_RATE_LIMIT_FAILURES
     url = _redis_url()
     if url is None:
         if failures and (cache.get(bad) or 0) >= failures:
             return True
         return bool(limit) and _hit(every) > limit
-    count, guesses = _count(url, cache.make_key(every), cache.make_key(bad))
-    if failures and int(guesses or 0) >= failures:
+    count, guesses = _count(
+        url, cache.make_key(every), cache.make_key(bad), failure=False, failures=0
+    )
+    if failures and guesses >= failures:
         return True
     return bool(limit) and count > limit
 
 
 def failure_note(request: HttpRequest) -> None:
+    """/verify/: an unknown reference."""
     if not settings.ACK_RATE_LIMIT_FAILURES:
         return
     bad = _keys(request)[1]

@@ -60,15 +60,16 @@ def _too_many(request: HttpRequest) -> HttpResponse:
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
-    throttle.failure_note(request)
     return _private(render(request, "ack/not_found.html", status=404))
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 def ack(request: HttpRequest, token: str) -> HttpResponse:
-    if throttle.throttled(request):
-        return _too_many(request)
+    # Looked up first, counted after: a guesser's unknown links must not
+    # lock out the valid links of colleagues behind the same address.
     recipient = acknowledgements.recipient_by_token(token)
+    if throttle.link_throttled(request, unknown=recipient is None):
+        return _too_many(request)
     if recipient is None:
         return _not_found(request)
     campaign = recipient.campaign
@@ -97,7 +98,7 @@ def bad_link(request: HttpRequest) -> HttpResponse:
     the server decodes into one), no token. The same page, headers and
     failure count as an unknown token, so a mangled link tells nothing more
     than a wrong one and costs a guesser the same."""
-    if throttle.throttled(request):
+    if throttle.link_throttled(request, unknown=True):
         return _too_many(request)
     return _not_found(request)
 
@@ -115,23 +116,9 @@ def _ack_page(
     if content is None:  # a launched campaign always has content
         return _not_found(request)
     choices = acknowledgements.answer_choices(campaign, language)
-    result = None
-    refused = None
+    result = refused = None
     if request.method == "POST":
-        known = {c.pk: c for c in contents.values()}
-        form = AckForm(request.POST, campaign=campaign, choices=choices, known=known)
-        if form.is_valid():
-            result = acknowledgements.acknowledgement_record(
-                recipient=recipient,
-                content=form.cleaned_data["content"],
-                answer=form.cleaned_data.get("answer", ""),
-                language=language,
-                client_ip=throttle.client_address(request),
-                user_agent=request.META.get("HTTP_USER_AGENT", ""),
-                now=now,
-            )
-        else:
-            refused = form
+        result, refused = _post(request, recipient, contents, choices, language, now)
     page = acknowledgements.page_build(
         recipient=recipient, content=content, token=token, now=now
     )
@@ -164,6 +151,8 @@ def _ack_page(
         page.deadline,
         page.days_left,
         page.deadline_passed,
+        page.closed,
+        page.late,
         acknowledged_at is not None,
         recipient.answer,
         result.outcome if result else "",
@@ -180,7 +169,34 @@ def _ack_page(
         if len(_FRAMES) > 512:
             _FRAMES.clear()
         _FRAMES[key] = frame
-    return HttpResponse(frame.fill(personal))
+    refused_closed = result is not None and result.outcome == Outcome.CLOSED
+    return HttpResponse(frame.fill(personal), status=410 if refused_closed else 200)
+
+
+def _post(
+    request: HttpRequest,
+    recipient: Recipient,
+    contents: dict[str, CampaignContent],
+    choices: list[tuple[str, str]],
+    language: str,
+    now: datetime,
+) -> tuple[acknowledgements.Result | None, AckForm | None]:
+    """The page's form sent: (what recording did, or the refused form)."""
+    campaign = recipient.campaign
+    known = {c.pk: c for c in contents.values()}
+    form = AckForm(request.POST, campaign=campaign, choices=choices, known=known)
+    if not form.is_valid():
+        return None, form
+    result = acknowledgements.acknowledgement_record(
+        recipient=recipient,
+        content=form.cleaned_data["content"],
+        answer=form.cleaned_data.get("answer", ""),
+        language=language,
+        client_ip=throttle.client_address(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        now=now,
+    )
+    return result, None
 
 
 def _page_context(

@@ -285,15 +285,38 @@ def test_it_serves_the_same_neutral_404_for_any_bad_link(client):
 
 @override_settings(ACK_RATE_LIMIT_FAILURES=3)
 def test_it_rate_limits_bad_links_per_client_address(client):
-    _campaign, [recipient] = launched(language="en")
+    launched(language="en")
     for n in range(3):
         assert client.get(f"/a/guess{n}/").status_code == 404
-    blocked = client.get(link(recipient))
+    blocked = client.get("/a/guess3/")
     assert blocked.status_code == 429
     assert "try again in a minute" in _text(blocked)
     assert int(blocked["Retry-After"]) > 0
-    other = client.get(link(recipient), REMOTE_ADDR="10.0.0.9")
-    assert other.status_code == 200
+    assert client.get("/a/guess4/", REMOTE_ADDR="10.0.0.9").status_code == 404
+
+
+def test_it_keeps_valid_links_working_for_an_address_that_guessed(client):
+    # An office behind one NAT address: one guesser, colleagues acknowledging.
+    campaign, recipients = launched(employees=3, language="en")
+    for n in range(25):
+        client.get(f"/a/guess{n}/")
+    assert client.get("/a/guess-again/").status_code == 429  # still limited
+    for recipient in recipients:
+        assert client.get(link(recipient)).status_code == 200
+    posted = client.post(link(recipients[0]), confirmed_post(campaign, "en"))
+    assert posted.status_code == 200
+    recipients[0].refresh_from_db()
+    assert recipients[0].acknowledged_at is not None
+
+
+@override_settings(ACK_RATE_LIMIT=30, ACK_RATE_LIMIT_FAILURES=20)
+def test_refused_guesses_do_not_use_up_the_address_request_limit(client):
+    _campaign, [recipient] = launched(language="en")
+    for n in range(100):
+        client.get(f"/a/guess{n}/")
+    # 20 guesses counted as requests, the 80 refused ones not: 10 left.
+    codes = [client.get(link(recipient)).status_code for _ in range(11)]
+    assert codes == [200] * 10 + [429]
 
 
 @override_settings(ACK_RATE_LIMIT=5)
@@ -319,8 +342,10 @@ def test_it_shares_the_rate_limits_between_web_processes_through_redis(client):
             client.get("/a/guess/", REMOTE_ADDR="10.0.0.7")
             [bad] = other.keys(f"{prefix}:*ack-rl:bad:10.0.0.7:*")
             other.incr(bad)  # a wrong guess made on another process
-            blocked = client.get(link(recipient), REMOTE_ADDR="10.0.0.7")
+            blocked = client.get("/a/guess2/", REMOTE_ADDR="10.0.0.7")
             assert blocked.status_code == 429
+            valid = client.get(link(recipient), REMOTE_ADDR="10.0.0.7")
+            assert valid.status_code == 200
 
 
 @override_settings(ACK_CLIENT_IP_HEADER="HTTP_X_FORWARDED_FOR", ACK_RATE_LIMIT=2)
