@@ -122,6 +122,8 @@ class DashboardFigures:
     audience: int
     enrolled: int
     acknowledged: int
+    # Acknowledged after the deadline (models.acknowledged_late).
+    late: int
     days_left: int
     steps: list[StepFigures]
     problems: list[Problem]
@@ -251,23 +253,32 @@ def _answers(campaign: Campaign, counts: Counter) -> list[AnswerCount]:
     return answers
 
 
-def _breakdown(campaign: Campaign) -> tuple[dict[str, list[GroupRow]], Counter]:
+def _breakdown(
+    campaign: Campaign,
+) -> tuple[dict[str, list[GroupRow]], Counter, int]:
     """Totals per department, country and language, and the answers, from one
     grouped query: the combinations are few (not one per person), the
-    answers bounded by the campaign's choices.
+    answers bounded by the campaign's choices; and the late acknowledgements
+    (models.acknowledged_late), counted in the same query.
     """
     rows = (
         Recipient.objects.filter(campaign=campaign)
         .values_list("employee__department", "employee__country", "language", "answer")
-        .annotate(total=Count("*"), acknowledged=Count("acknowledged_at"))
+        .annotate(
+            total=Count("*"),
+            acknowledged=Count("acknowledged_at"),
+            late=Count("id", filter=Q(acknowledged_at__gt=campaign.deadline)),
+        )
         .order_by()
     )
     names = BREAKDOWN_FIELDS
     totals: dict[str, Counter] = {f: Counter() for f in names}
     acked: dict[str, Counter] = {f: Counter() for f in names}
     answers: Counter = Counter()
-    for *values, answer, total, acknowledged in rows:
+    late_total = 0
+    for *values, answer, total, acknowledged, late in rows:
         answers[answer] += acknowledged
+        late_total += late
         for field, value in zip(names, values, strict=True):
             totals[field][value or ""] += total
             acked[field][value or ""] += acknowledged
@@ -278,7 +289,7 @@ def _breakdown(campaign: Campaign) -> tuple[dict[str, list[GroupRow]], Counter]:
         ]
         for field in names
     }
-    return breakdown, +answers
+    return breakdown, +answers, late_total
 
 
 def _days_left(campaign: Campaign, now: datetime) -> int:
@@ -294,7 +305,7 @@ def campaign_dashboard(
     draft, which also counts its would-be audience)."""
     now = now or timezone.now()
     steps = list(campaign.steps.order_by("due_at", "id"))
-    breakdown, answers = _breakdown(campaign)
+    breakdown, answers, late = _breakdown(campaign)
     enrolled = sum(row.total for row in breakdown["language"])
     acknowledged = sum(row.acknowledged for row in breakdown["language"])
     per_day = _per_day(campaign)
@@ -306,6 +317,7 @@ def campaign_dashboard(
         audience=audience,
         enrolled=enrolled,
         acknowledged=acknowledged,
+        late=late,
         days_left=_days_left(campaign, now),
         steps=_step_figures(steps),
         problems=_problems(steps),

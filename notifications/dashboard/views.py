@@ -66,7 +66,12 @@ from notifications.dashboard.figures import (
     people_filter_choices,
     people_filtered,
 )
-from notifications.models import Campaign, CampaignAction, StepKind
+from notifications.models import (
+    Campaign,
+    CampaignAction,
+    StepKind,
+    acknowledged_late,
+)
 
 PAGE_SIZE = 100
 CSV_CHUNK_ROWS = 1000
@@ -163,6 +168,7 @@ def _live_json(request: HttpRequest, figures: DashboardFigures) -> dict:
         "sending": figures.sending,
         "enrolled": figures.enrolled,
         "acknowledged": figures.acknowledged,
+        "late": figures.late,
         "percent": figures.percent,
         "steps": [
             {
@@ -184,7 +190,11 @@ def _live_json(request: HttpRequest, figures: DashboardFigures) -> dict:
 
 
 def _export_rows(
-    rows: Iterator[dict], steps: dict[int, str], *, csv_text: bool
+    rows: Iterator[dict],
+    steps: dict[int, str],
+    *,
+    csv_text: bool,
+    deadline: datetime,
 ) -> Iterator[tuple]:
     """Export rows, text cells neutralised against formula injection.
 
@@ -193,12 +203,14 @@ def _export_rows(
     seconds; XLSX keeps real dates.
     """
     tz = timezone.get_current_timezone()
+    yes, no = _("yes"), _("no")
     for row in rows:
         manager = (
             f"{row['employee__manager__first_name']} "
             f"{row['employee__manager__last_name']}"
         ).strip()
         acknowledged = row["acknowledged_at"]
+        late = yes if acknowledged_late(acknowledged, deadline) else no
         if csv_text:
             acknowledged = (
                 acknowledged.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
@@ -217,6 +229,7 @@ def _export_rows(
             steps.get(row["last_step_id"], ""),
             row["employee__email_status"],
             acknowledged,
+            late if acknowledged else "",
             neutralise(row["answer"]),
         )
 
@@ -252,6 +265,7 @@ def _export_headers() -> list[str]:
         _("Last message received"),
         _("Address status"),
         _("Acknowledged at"),
+        _("Late"),
         _("Answer"),
     ]
 
@@ -434,7 +448,11 @@ class Dashboard:
         )
         page = paginator.get_page(request.GET.get("page"))
         rows = [
-            {**row, "last_step": step_labels.get(row["last_step_id"], "")}
+            {
+                **row,
+                "last_step": step_labels.get(row["last_step_id"], ""),
+                "late": acknowledged_late(row["acknowledged_at"], campaign.deadline),
+            }
             for row in page.object_list
         ]
         query = urlencode(filters.query())
@@ -490,13 +508,17 @@ class Dashboard:
         if kind == "xlsx":
             response = xlsx_response(
                 _export_headers(),
-                _export_rows(rows, step_labels, csv_text=False),
+                _export_rows(
+                    rows, step_labels, csv_text=False, deadline=campaign.deadline
+                ),
                 f"{filename}.xlsx",
             )
         else:
             chunks = _csv_chunks(
                 _export_headers(),
-                _export_rows(rows, step_labels, csv_text=True),
+                _export_rows(
+                    rows, step_labels, csv_text=True, deadline=campaign.deadline
+                ),
                 delimiter=excel_delimiter(get_language()),
             )
             response = StreamingHttpResponse(chunks, content_type=CSV_CONTENT_TYPE)
