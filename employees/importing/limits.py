@@ -17,6 +17,12 @@ the file expands to (``Limits``, from the ``IMPORT_MAX_*`` settings):
   limit (``Limits.line_chars``) and counted before any row is parsed.
 
 ``expanded_size`` is what decides between the request and a worker.
+
+Why our own guard: defusedxml (installed, so openpyxl uses it) stops entity
+expansion but not a 300 MB text node or a row of a million cells, and
+openpyxl builds each shared string and each row in memory before we see it.
+The guard is byte counting at C speed (``bytes.find``, ``re.split``), a few
+milliseconds per megabyte, where a second XML parse would double the work.
 """
 
 from __future__ import annotations
@@ -224,8 +230,8 @@ class _XmlGuard:
             self.text_run += first
             if self.text_run <= self.limits.text_bytes:
                 self.text_run = len(chunk) - chunk.rfind(b"<") - 1
-        # Inside one chunk a run is shorter than the chunk, which is at most
-        # text_bytes long (GuardedStream reads no more at a time).
+        # A run inside one chunk is shorter than the chunk, and _scan_part
+        # reads at most half of text_bytes at a time.
         if self.text_run > self.limits.text_bytes:
             raise cell_too_long(self.limits)
 
