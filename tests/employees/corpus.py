@@ -260,6 +260,16 @@ def lying_directory(data: bytes, *, declared: int = 100) -> bytes:
     return bytes(out)
 
 
+def declared_bomb(path: str | Path | io.BytesIO, declared: int) -> None:
+    """A small XLSX whose directory declares a sheet of ``declared`` bytes:
+    refused on its directory alone, before a byte is inflated."""
+    data = lying_directory(xlsx_bytes([HEADER, *PEOPLE]), declared=declared)
+    if isinstance(path, io.BytesIO):
+        path.write(data)
+    else:
+        Path(path).write_bytes(data)
+
+
 def many_parts_zip(parts: int) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:

@@ -232,6 +232,7 @@ BOMBS = {
     "inline string in the sheet, 300 MB": (corpus.inline_string_bomb, 300_000_000),
     "2,000,000 rows": (corpus.many_rows_bomb, 2_000_000),
     "one row of 20,000,000 cells": (corpus.wide_row_bomb, 20_000_000),
+    "a sheet declared 4 GB": (corpus.declared_bomb, 4_000_000_000),
 }
 
 
