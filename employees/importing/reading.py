@@ -39,18 +39,20 @@ def _check_decodes(binary: IO[bytes], encoding: str) -> tuple[bool, int, int]:
     """Decode the whole stream incrementally: (ok, line of first bad byte, lines)."""
     decoder = codecs.getincrementaldecoder(encoding)()
     binary.seek(0)
-    lines = 0
+    lines = returns = 0
     while chunk := binary.read(1 << 20):
         try:
             decoder.decode(chunk)
         except UnicodeDecodeError as exc:
             return False, lines + _line_of_offset(chunk, exc.start), lines
         lines += chunk.count(b"\n")
+        returns += chunk.count(b"\r")
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return False, lines + 1, lines
-    return True, 0, lines + 1
+    # Old Mac files end their lines with CR alone; the row limit counts them.
+    return True, 0, max(lines, returns) + 1
 
 
 def _detect_kind(head: bytes) -> str:
@@ -135,7 +137,7 @@ def _csv_rows(
     reader = csv.reader(
         _bounded_lines(text, limits), delimiter=_detect_delimiter(first_line)
     )
-    max_columns = limits.columns
+    max_columns, max_line = limits.columns, limits.rows + 1
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         start = 1
@@ -153,6 +155,8 @@ def _csv_rows(
                 ) from None
             if len(cells) > max_columns:
                 raise too_many_columns(limits, line=start)
+            if start > max_line:  # only when the count before was wrong
+                raise too_many_rows(limits, line=start)
             if "".join(cells).strip():
                 yield start, cells
             start = reader.line_num + 1

@@ -248,3 +248,15 @@ def test_a_real_size_bomb_is_refused_in_bounded_memory(bomb, child_env, tmp_path
     assert (code, "Traceback" in err) == (2, False), (payload, err[-2000:])
     assert "IMPORT_MAX_" in payload["error"]
     assert peak_mb < MAX_RSS_MB
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_it_counts_rows_whatever_ends_the_lines(limited, tmp_path, newline):
+    limited.IMPORT_MAX_ROWS = 10
+    path = tmp_path / "staff.csv"
+    people = [f"p{n}@example.com" for n in range(11)]
+    path.write_bytes(newline.join(["email", *people, ""]).encode())
+    code, out, _err = _command(path)
+    assert code == 2
+    assert "IMPORT_MAX_ROWS" in json.loads(out)["error"]
+    assert not Employee.objects.exists()
