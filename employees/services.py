@@ -56,13 +56,16 @@ def _store_counts(
         run.created, run.updated = len(plan.creates), len(plan.updates)
         run.unchanged, run.deactivated = plan.unchanged, len(plan.deactivate_ids)
         errors, warnings, rows = plan.errors, plan.warnings, plan.rows_total
+        counts = plan.error_count, plan.warning_count
     else:
         assert result is not None
         run.created, run.updated = result.created, result.updated
         run.unchanged, run.deactivated = result.unchanged, result.deactivated
         errors, warnings, rows = result.errors, result.warnings, result.rows
+        counts = result.error_count, result.warning_count
     run.rows_total = run.rows_done = rows
-    run.error_count, run.warning_count = len(errors), len(warnings)
+    run.error_count = max(counts[0], len(errors))
+    run.warning_count = max(counts[1], len(warnings))
     run.errors = [issue.as_dict() for issue in errors[: importing.MAX_STORED_ISSUES]]
     run.warnings = [
         issue.as_dict() for issue in warnings[: importing.MAX_STORED_ISSUES]

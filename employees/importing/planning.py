@@ -31,6 +31,9 @@ class Plan:
     deactivate_ids: list[int] = field(default_factory=list)
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
+    # All of them; the lists keep the first MAX_REPORTED_ISSUES.
+    error_count: int = 0
+    warning_count: int = 0
     # Every email (lower) and HR id written in the file, valid row or not: an
     # employee whose row has an error is not "absent" for --sync.
     mentioned: set[str] = field(default_factory=set)
@@ -39,7 +42,7 @@ class Plan:
 
     @property
     def has_errors(self) -> bool:
-        return bool(self.errors)
+        return bool(self.error_count or self.errors)
 
 
 class _Planner:

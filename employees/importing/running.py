@@ -22,6 +22,13 @@ class ImportResult:
     rows: int
     written: bool
     dry_run: bool
+    # All of them; the lists keep the first MAX_REPORTED_ISSUES.
+    error_count: int = 0
+    warning_count: int = 0
+
+    def __post_init__(self) -> None:
+        self.error_count = max(self.error_count, len(self.errors))
+        self.warning_count = max(self.warning_count, len(self.warnings))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +41,8 @@ class ImportResult:
             "rows": self.rows,
             "written": self.written,
             "dry_run": self.dry_run,
+            "error_count": self.error_count,
+            "warning_count": self.warning_count,
         }
 
 
@@ -62,4 +71,6 @@ def run_import(
         rows=plan.rows_total,
         written=write,
         dry_run=dry_run,
+        error_count=plan.error_count,
+        warning_count=plan.warning_count,
     )

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 # At most this many errors, and as many warnings, are kept on an ImportRun.
 MAX_STORED_ISSUES = 1000
+# At most this many of each are kept in memory and listed by --json; the
+# rest are counted. Two million copies of one row would otherwise hold
+# two million issues (1.3 GB with their JSON) to refuse a 30 MB file.
+MAX_REPORTED_ISSUES = 100_000
 
 
 # The everyday address shape, a strict subset of what Django's EmailValidator
@@ -132,10 +136,16 @@ class _Validator:
         self.columns = [(n, p, MAX_LENGTHS[n]) for n, p in self.index.items()]
 
     def warn(self, line: int, column: str, message: str) -> None:
-        self.plan.warnings.append(Issue(line, column, message))
+        plan = self.plan
+        plan.warning_count += 1
+        if plan.warning_count <= MAX_REPORTED_ISSUES:
+            plan.warnings.append(Issue(line, column, message))
 
     def error(self, line: int, name: str, message: str) -> None:
-        self.plan.errors.append(Issue(line, self.labels.get(name, name), message))
+        plan = self.plan
+        plan.error_count += 1
+        if plan.error_count <= MAX_REPORTED_ISSUES:
+            plan.errors.append(Issue(line, self.labels.get(name, name), message))
 
     def _language(self, line: int, raw: str) -> str:
         cached = self.language_cache.get(raw)

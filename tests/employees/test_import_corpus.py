@@ -260,3 +260,19 @@ def test_it_counts_rows_whatever_ends_the_lines(limited, tmp_path, newline):
     assert code == 2
     assert "IMPORT_MAX_ROWS" in json.loads(out)["error"]
     assert not Employee.objects.exists()
+
+
+def test_it_counts_every_issue_but_lists_the_first(tmp_path, monkeypatch):
+    monkeypatch.setattr("employees.importing.validating.MAX_REPORTED_ISSUES", 5)
+    path = tmp_path / "staff.csv"
+    path.write_text("email,colour\n" + "a@example.com,red\n" * 12)
+    code, out, _err = _command(path)
+    payload = json.loads(out)
+    assert code == 1
+    assert (len(payload["errors"]), payload["error_count"], payload["rows"]) == (
+        5,
+        11,
+        12,
+    )
+    run = ImportRun.objects.get()
+    assert (run.error_count, run.status) == (11, Status.REJECTED)

@@ -74,7 +74,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False))
         else:
             self._report(result)
-        if result.errors:
+        if result.error_count:
             sys.exit(1)
 
     def _fail(self, error: ImportFileError, as_json: bool, status: int = 2) -> None:
@@ -94,9 +94,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"warning: line {issue.line}, column {issue.column}: {issue.message}"
             )
-        if len(result.warnings) > 50:
+        if result.warning_count > 50:
             self.stdout.write(
-                f"... and {len(result.warnings) - 50} more warnings (--json lists all)"
+                f"... and {result.warning_count - 50} more warnings (--json lists them)"
             )
         if result.dry_run:
             verb = "Dry run, nothing written. Would create"
@@ -106,5 +106,5 @@ class Command(BaseCommand):
             verb = "Nothing written: fix the errors above or use --skip-invalid. Would create"
         self.stdout.write(
             f"{verb} {result.created}, update {result.updated}, unchanged {result.unchanged}, "
-            f"deactivate {result.deactivated}; {len(result.errors)} invalid rows out of {result.rows}."
+            f"deactivate {result.deactivated}; {result.error_count} invalid rows out of {result.rows}."
         )
