@@ -1,8 +1,9 @@
 """One chunk of deliveries as a task receives it: claim, re-check, render, send.
 
 deliveries_send is the entry point (``send_due``; tasks.send_chunk through
-chunk_send, which waits out a database outage of a few seconds). It claims the rows (claim.py), reads what sending needs in a few queries per
-chunk and none per message, re-checks each row at send time (deadline,
+chunk_send, which waits out a database outage of a few seconds). It claims
+the rows (claim.py), reads what sending needs in a few queries per chunk and
+none per message, re-checks each row at send time (deadline,
 deactivated person, bad address, acknowledged since dispatch), renders the
 rest (render.py) and hands them to the ESP in batches (batch.py) or sends
 them one by one (each.py).
