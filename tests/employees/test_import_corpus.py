@@ -207,23 +207,26 @@ def child_env(tmp_path_factory) -> dict[str, str]:
     return env
 
 
+# Runs the command and reports its peak RSS. A launcher of its own because
+# Linux carries the peak RSS across fork and exec: measured straight from
+# the test process, the command would inherit pytest's.
+LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:])
+_pid, status, usage = os.wait4(child.pid, 0)
+sys.stderr.write(f"\\nPEAK_RSS_KB {usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _peak(path: Path, env: dict[str, str]) -> tuple[int, dict, str, float]:
-    command = [
-        sys.executable,
-        str(ROOT / "manage.py"),
-        "import_employees",
-        str(path),
-        "--json",
-    ]
-    out_path, err_path = path.with_suffix(".out"), path.with_suffix(".err")
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=err)
-    # Reaped here rather than by Popen: wait4 gives this child's own peak
-    # RSS (RUSAGE_CHILDREN would be the highest of every child so far).
-    _pid, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    payload = json.loads(out_path.read_text())
-    return child.returncode, payload, err_path.read_text(), usage.ru_maxrss / 1024
+    """(exit status, JSON printed, stderr, peak RSS in MB) of the command."""
+    command = [sys.executable, str(ROOT / "manage.py"), "import_employees"]
+    launcher = [sys.executable, "-c", LAUNCHER, *command, str(path), "--json"]
+    done = subprocess.run(launcher, env=env, cwd=ROOT, capture_output=True, timeout=300)
+    err = done.stderr.decode()
+    err, _marker, peak_kb = err.rpartition("PEAK_RSS_KB ")
+    return done.returncode, json.loads(done.stdout), err, int(peak_kb) / 1024
 
 
 BOMBS = {
@@ -276,3 +279,13 @@ def test_it_counts_every_issue_but_lists_the_first(tmp_path, monkeypatch):
     )
     run = ImportRun.objects.get()
     assert (run.error_count, run.status) == (11, Status.REJECTED)
+
+
+def test_a_million_copies_of_one_row_are_refused_in_bounded_memory(child_env, tmp_path):
+    path = tmp_path / "copies.csv"
+    path.write_bytes(b"email\n" + b"a@example.com\n" * 1_000_000)
+    code, payload, err, peak_mb = _peak(path, child_env)
+    print(f"1,000,000 copies of one row: peak RSS {peak_mb:.0f} MB")
+    assert (code, "Traceback" in err) == (1, False)
+    assert (payload["error_count"], payload["written"]) == (999_999, False)
+    assert peak_mb < MAX_RSS_MB
