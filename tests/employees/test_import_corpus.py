@@ -289,3 +289,21 @@ def test_a_million_copies_of_one_row_are_refused_in_bounded_memory(child_env, tm
     assert (code, "Traceback" in err) == (1, False)
     assert (payload["error_count"], payload["written"]) == (999_999, False)
     assert peak_mb < MAX_RSS_MB
+
+
+def test_the_admin_refuses_a_bomb_in_the_request(limited, hr_admin):
+    limited.IMPORT_SYNC_MAX_BYTES = 0  # everything else would go to a worker
+    bomb = io.BytesIO()
+    corpus.long_string_bomb(bomb, 20_000_000)  # over the 16 MB limit
+    client = Client(headers={"accept-language": "fr"})
+    client.force_login(hr_admin)
+    upload = SimpleUploadedFile("bomb.xlsx", bomb.getvalue())
+    response = client.post(
+        reverse("admin:employees_importrun_upload"), {"file": upload}
+    )
+    run = ImportRun.objects.get()
+    assert run.status == Status.REJECTED
+    assert "IMPORT_MAX_UNCOMPRESSED_BYTES" in run.message
+    assert (
+        "Le fichier est trop gros" in client.get(response["Location"]).content.decode()
+    )
