@@ -102,24 +102,46 @@ def _detect_delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
-def _bounded_lines(text: IO[str], limits: Limits) -> Iterator[str]:
-    """The CSV's physical lines, none read longer than ``limits.line_chars``:
-    a 10 MB line is refused after its first characters, not held whole."""
-    limit = limits.line_chars
-    readline = text.readline
-    number = 0
-    while line := readline(limit + 1):
-        number += 1
-        if len(line) > limit and not line.endswith(("\n", "\r")):
+class _BoundedLines:
+    """The CSV's physical lines for csv.reader, a row (one line, or several
+    when a quoted cell holds line breaks) never longer than
+    ``limits.line_chars``: a 10 MB line, or a million quoted cells that each
+    hold a line break, are refused after their first characters, not held
+    whole. ``rows`` resets ``row_chars`` at each row csv.reader returns (it
+    reads no further than the end of the row)."""
+
+    def __init__(self, text: IO[str], limits: Limits) -> None:
+        self.readline = text.readline
+        self.limit = limits.line_chars
+        self.number = 0
+        self.row_chars = 0
+
+    def __iter__(self) -> _BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.readline(self.limit + 1)
+        if not line:
+            raise StopIteration
+        self.number += 1
+        self.row_chars += len(line)
+        if self.row_chars > self.limit:
             raise ImportFileError(
                 _(
                     "The line is longer than %(limit)s characters; it is not a "
                     "staff list row (IMPORT_MAX_CELL_CHARS, IMPORT_MAX_COLUMNS)."
                 )
-                % {"limit": number_format(limit, force_grouping=True)},
-                line=number,
+                % {"limit": number_format(self.limit, force_grouping=True)},
+                line=self.number,
             )
-        yield line
+        return line
+
+
+def _raise_field_limit(limits: Limits) -> None:
+    """csv's field limit is the process's: raised to our row limit, never
+    lowered (other readers may need more); the cell limit is checked here."""
+    if csv.field_size_limit() < limits.line_chars:
+        csv.field_size_limit(limits.line_chars)
 
 
 def _csv_rows(
@@ -133,11 +155,14 @@ def _csv_rows(
     first_line = next((line for line in lines if line.strip()), "")
     binary.seek(0)
     text = io.TextIOWrapper(binary, encoding=encoding, newline="")
-    csv.field_size_limit(limits.cell_chars)
-    reader = csv.reader(
-        _bounded_lines(text, limits), delimiter=_detect_delimiter(first_line)
+    _raise_field_limit(limits)
+    lines = _BoundedLines(text, limits)
+    reader = csv.reader(lines, delimiter=_detect_delimiter(first_line))
+    max_columns, max_line, max_chars = (
+        limits.columns,
+        limits.rows + 1,
+        limits.cell_chars,
     )
-    max_columns, max_line = limits.columns, limits.rows + 1
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         start = 1
@@ -153,11 +178,15 @@ def _csv_rows(
                     _("The CSV cannot be read: %(reason)s") % {"reason": exc},
                     line=reader.line_num,
                 ) from None
+            lines.row_chars = 0
             if len(cells) > max_columns:
                 raise too_many_columns(limits, line=start)
             if start > max_line:  # only when the count before was wrong
                 raise too_many_rows(limits, line=start)
-            if "".join(cells).strip():
+            joined = "".join(cells)
+            if len(joined) > max_chars and max(map(len, cells)) > max_chars:
+                raise cell_too_long(limits, line=start)
+            if joined.strip():
                 yield start, cells
             start = reader.line_num + 1
 
@@ -169,10 +198,12 @@ def _rows_over(binary: IO[bytes], encoding: str, limits: Limits) -> bool:
     cells may span lines. Counts without keeping any row."""
     binary.seek(0)
     text = io.TextIOWrapper(binary, encoding=encoding, newline="")
-    csv.field_size_limit(limits.cell_chars)
+    _raise_field_limit(limits)
+    lines = _BoundedLines(text, limits)
     count = 0
     try:
-        for count, _cells in enumerate(csv.reader(_bounded_lines(text, limits))):
+        for count, _cells in enumerate(csv.reader(lines)):
+            lines.row_chars = 0
             if count > limits.rows + 1:
                 return True
     except csv.Error:

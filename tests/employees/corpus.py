@@ -442,6 +442,11 @@ def corpus(seed: int = 20261204, *, scale: int = 1) -> Iterator[tuple[str, str, 
         b'email;name\r\na@example.com;"' + b"q\n" * 5_000_000 + b'"\r\n',
     )
     yield (
+        "a row of a million quoted line breaks",
+        "staff.csv",
+        b"email;name\r\na@example.com;" + b'"\n";' * 1_000_000 + b"\r\n",
+    )
+    yield (
         "many rows csv",
         "staff.csv",
         ("email\r\n" + "a@example.com\r\n" * 5000).encode(),
