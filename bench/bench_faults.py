@@ -17,7 +17,9 @@ arrived the fault is injected:
 
 Prints, per fault: seconds from the fault to the last recipient reached,
 recipients reached, duplicates, and the messages in flight at the fault
-(accepted by the SMTP server, not yet recorded as sent in the database).
+(accepted by the SMTP server, not yet recorded as sent in the database:
+sampled, the two counts are read a moment apart, so it may read one low;
+the bound is one per worker process).
 
     .venv/bin/python bench/bench_faults.py --database-url postgres://postgres@127.0.0.1:5432/bench_faults
 
