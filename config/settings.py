@@ -261,13 +261,28 @@ EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 500, minimum=1)
 SEND_MAX_ATTEMPTS = env_int("SEND_MAX_ATTEMPTS", 8, minimum=1)
 SEND_RETRY_BASE = env_float("SEND_RETRY_BASE", 30.0, minimum=0.0)
 SEND_RETRY_MAX = env_float("SEND_RETRY_MAX", 1800.0, minimum=0.0)
-SEND_ENQUEUE_LEASE = env_float("SEND_ENQUEUE_LEASE", 600.0, minimum=1.0)
-SEND_CLAIM_TIMEOUT = env_float("SEND_CLAIM_TIMEOUT", 900.0, minimum=1.0)
+# Recovery from faults (ARCHITECTURE.md, "Faults and recovery"): a chunk the
+# broker lost comes back a lease after its queue emptied, a dead worker's
+# rows a claim timeout after its last heartbeat (every third of it), and a
+# worker waits up to SEND_DB_OUTAGE_WAIT for a database that went away.
+SEND_ENQUEUE_LEASE = env_float("SEND_ENQUEUE_LEASE", 60.0, minimum=1.0)
+SEND_CLAIM_TIMEOUT = env_float("SEND_CLAIM_TIMEOUT", 60.0, minimum=1.0)
+SEND_DB_OUTAGE_WAIT = env_float("SEND_DB_OUTAGE_WAIT", 60.0, minimum=0.0)
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 
 # Staff import: files up to this size are analysed in the request; larger
 # ones go to a Celery worker with a progress bar.
 IMPORT_SYNC_MAX_BYTES = env_int("IMPORT_SYNC_MAX_BYTES", 1_000_000, minimum=0)
+# What a staff file may expand to (employees/importing/limits.py); more is
+# refused before it is parsed. Sized for the largest employer there is
+# (about 2.1 million staff) with room to spare: its full list in CSV or XLSX
+# fits; Excel's own cell limit is 32,767 characters.
+IMPORT_MAX_UNCOMPRESSED_BYTES = env_int(
+    "IMPORT_MAX_UNCOMPRESSED_BYTES", 2_000_000_000, minimum=1
+)
+IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 2_500_000, minimum=1)
+IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 500, minimum=1)
+IMPORT_MAX_CELL_CHARS = env_int("IMPORT_MAX_CELL_CHARS", 32_767, minimum=256)
 
 # Cache: Redis when CACHE_URL is set (shared by every web process, so the
 # acknowledgement page's rate limit holds across gunicorn workers and
