@@ -64,6 +64,9 @@ _SAFE_ASCII_STARTS = frozenset(map(chr, range(0x21, 0x7F))) - FORMULA_TRIGGERS -
 XML_ILLEGAL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Excel decodes _xHHHH_ in a cell's text; _x005F_ is an escaped "_".
 XLSX_ESCAPE_RE = re.compile("_(?=x[0-9A-Fa-f]{4}_)")
+# Excel refuses these in a sheet's name, and names longer than 31 characters.
+SHEET_TITLE_FORBIDDEN_RE = re.compile(r"[\[\]:*?/\\]")
+SHEET_TITLE_MAX = 31
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Rows written per chunk of the CSV stream: big enough to keep the number of
@@ -216,15 +219,30 @@ def csv_response(
     return response
 
 
-def xlsx_file(headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Any:
+def sheet_title(title: str | None) -> str | None:
+    """A title Excel accepts: none of ``[]:*?/\\``, no leading or trailing
+    ``'``, at most 31 characters (longer ones make Excel "repair" the file)."""
+    if not title:
+        return None
+    cleaned = SHEET_TITLE_FORBIDDEN_RE.sub(" ", str(title)).strip().strip("'")
+    return cleaned[:SHEET_TITLE_MAX].strip() or None
+
+
+def xlsx_file(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Cell]],
+    *,
+    title: str | None = None,
+) -> Any:
     """Write the workbook to an anonymous temporary file, rewound.
 
     openpyxl's write-only mode streams each row to disk as it is appended,
     so memory stays flat; the zip is finished on save, which is why the file
     is complete before the response starts (then streamed from disk).
+    ``title`` names the sheet (openpyxl's default is "Sheet").
     """
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet()
+    sheet = workbook.create_sheet(title=sheet_title(title))
     sheet.append([_xlsx_value(label) for label in headers])
     for row in rows:
         sheet.append([_xlsx_value(value) for value in row])
@@ -235,10 +253,14 @@ def xlsx_file(headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Any:
 
 
 def xlsx_response(
-    headers: Sequence[str], rows: Iterable[Sequence[Cell]], filename: str
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Cell]],
+    filename: str,
+    *,
+    title: str | None = None,
 ) -> FileResponse:
     return FileResponse(
-        xlsx_file(headers, rows),
+        xlsx_file(headers, rows, title=title),
         as_attachment=True,
         filename=filename,
         content_type=XLSX_CONTENT_TYPE,
@@ -252,10 +274,12 @@ def export_response(
     filename: str,
     *,
     csv_delimiter: str = ",",
+    title: str | None = None,
 ) -> StreamingHttpResponse | FileResponse:
-    """``kind`` is ``"csv"`` or ``"xlsx"``; ``filename`` has no extension."""
+    """``kind`` is ``"csv"`` or ``"xlsx"``; ``filename`` has no extension;
+    ``title`` names the XLSX sheet."""
     if kind == "xlsx":
-        return xlsx_response(headers, rows, f"{filename}.xlsx")
+        return xlsx_response(headers, rows, f"{filename}.xlsx", title=title)
     if kind == "csv":
         return csv_response(headers, rows, f"{filename}.csv", delimiter=csv_delimiter)
     raise ValueError(f"unknown export format {kind!r}")

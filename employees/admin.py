@@ -7,6 +7,7 @@ changelist's own queryset to ``common.exporting``.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -30,7 +31,7 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from common import exporting
 from employees import services, tasks
-from employees.forms import ImportUploadForm
+from employees.forms import ImportConfirmForm, ImportUploadForm
 from employees.models import EmailStatus, Employee, ImportRun
 from employees.signals import AddressChange, addresses_changed_send
 
@@ -57,6 +58,17 @@ EXPORT_COLUMNS = [
     (gettext_lazy("email status"), "email_status"),
 ]
 EXPORT_CHUNK = 2000
+# The employees a full-list import deactivates: how many the preview page
+# lists (all of them are in its CSV/XLSX download), and the columns of both.
+DEACTIVATIONS_SHOWN = 200
+DEACTIVATION_COLUMNS = [
+    (gettext_lazy("email"), "email"),
+    (gettext_lazy("first name"), "first_name"),
+    (gettext_lazy("last name"), "last_name"),
+    (gettext_lazy("HR id"), "hr_id"),
+    (gettext_lazy("department"), "department"),
+    (gettext_lazy("country"), "country"),
+]
 
 
 def _can_import(request: HttpRequest) -> bool:
@@ -227,6 +239,7 @@ class EmployeeAdmin(admin.ModelAdmin):
             _export_rows(changelist.queryset),
             f"employees-{stamp}",
             csv_delimiter=exporting.excel_delimiter(get_language()),
+            title=_("Employees"),
         )
 
 
@@ -254,6 +267,27 @@ def _issues_table(issues: list[dict], total: int) -> str:
         rows,
         more,
     )
+
+
+def _deactivation_rows(run: ImportRun) -> Iterator[tuple]:
+    fields = [field for _label, field in DEACTIVATION_COLUMNS]
+    for employee in services.import_run_deactivations(run):
+        yield tuple(getattr(employee, name) for name in fields)
+
+
+def _deactivation_context(run: ImportRun) -> dict[str, Any]:
+    if not run.sync or not run.deactivate_ids:
+        return {"deactivations": []}
+    shown = list(
+        itertools.islice(services.import_run_deactivations(run), DEACTIVATIONS_SHOWN)
+    )
+    return {
+        "deactivations": shown,
+        "deactivations_hidden": max(len(run.deactivate_ids) - len(shown), 0),
+        "needs_typed_count": services.import_run_needs_typed_count(run),
+        "deactivate_percent": round(100 * run.deactivated / max(run.active_total, 1)),
+        "warn_percent": services.deactivate_warn_percent(),
+    }
 
 
 @admin.register(ImportRun)
@@ -360,6 +394,11 @@ class ImportRunAdmin(admin.ModelAdmin):
                 name="employees_importrun_confirm",
             ),
             path(
+                "<int:run_id>/deactivations/<str:kind>/",
+                wrap(self.deactivations_view),
+                name="employees_importrun_deactivations",
+            ),
+            path(
                 "<int:run_id>/cancel/",
                 wrap(require_POST(self.cancel_view)),
                 name="employees_importrun_cancel",
@@ -400,7 +439,9 @@ class ImportRunAdmin(admin.ModelAdmin):
             request, "admin/employees/importrun/upload.html", context
         )
 
-    def run_view(self, request: HttpRequest, run_id: int) -> HttpResponse:
+    def run_view(
+        self, request: HttpRequest, run_id: int, extra: dict | None = None
+    ) -> HttpResponse:
         can_import = _can_import(request)
         if not (can_import or self.has_view_permission(request)):
             raise PermissionDenied
@@ -431,8 +472,39 @@ class ImportRunAdmin(admin.ModelAdmin):
             "can_cancel": can_import and run.status == Status.PREVIEW,
             "errors_hidden": max(run.error_count - len(run.errors), 0),
             "warnings_hidden": max(run.warning_count - len(run.warnings), 0),
+            "confirm_form": ImportConfirmForm(expected=None),
+            **_deactivation_context(run),
+            **(extra or {}),
         }
         return TemplateResponse(request, "admin/employees/importrun/run.html", context)
+
+    def deactivations_view(
+        self, request: HttpRequest, run_id: int, kind: str
+    ) -> HttpResponse:
+        """Everyone a full-list run deactivates, to check before confirming."""
+        if not (_can_import(request) or self.has_view_permission(request)):
+            raise PermissionDenied
+        if kind not in ("csv", "xlsx"):
+            raise PermissionDenied
+        run = get_object_or_404(ImportRun, pk=run_id)
+        audit_record(
+            actor=request.user,
+            action=AuditAction.EXPORT,
+            target=run,
+            after={
+                "what": "import deactivations",
+                "format": kind,
+                "rows": len(run.deactivate_ids),
+            },
+        )
+        return exporting.export_response(
+            kind,
+            [str(label) for label, _field in DEACTIVATION_COLUMNS],
+            _deactivation_rows(run),
+            f"import-{run.pk}-deactivations",
+            csv_delimiter=exporting.excel_delimiter(get_language()),
+            title=_("To deactivate"),
+        )
 
     def confirm_view(self, request: HttpRequest, run_id: int) -> HttpResponse:
         if not _can_import(request):
@@ -447,7 +519,15 @@ class ImportRunAdmin(admin.ModelAdmin):
                 in_request = services.import_runs_in_request(file=stored)
         except (OSError, ValueError):
             in_request = True  # the service reports the missing file as a failure
-        if not services.import_run_confirm(run_id=run.pk):
+        expected = (
+            run.deactivated if services.import_run_needs_typed_count(run) else None
+        )
+        form = ImportConfirmForm(request.POST, expected=expected)
+        if not form.is_valid():
+            # Shown again with the error: a wrong number confirms nothing.
+            return self.run_view(request, run.pk, {"confirm_form": form})
+        typed = form.cleaned_data["deactivate_count"]
+        if not services.import_run_confirm(run_id=run.pk, deactivate_count=typed):
             messages.warning(request, _("This import has already been decided."))
         elif in_request:
             services.import_run_commit(run_id=run.pk)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.validators import FileExtensionValidator
 from django.utils.translation import gettext_lazy as _
@@ -32,3 +34,28 @@ class ImportUploadForm(forms.Form):
             "row stops the import with nothing written."
         ),
     )
+
+
+class ImportConfirmForm(forms.Form):
+    """The confirm button of a preview. Above IMPORT_DEACTIVATE_WARN_PERCENT
+    the number of employees to deactivate must be typed: a click alone is too
+    easy on the wrong file, and a wrong number confirms nothing."""
+
+    deactivate_count = forms.IntegerField(
+        label=_("Number of employees to deactivate"), required=False, min_value=0
+    )
+
+    def __init__(self, *args: Any, expected: int | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.expected = expected
+
+    def clean_deactivate_count(self) -> int | None:
+        typed = self.cleaned_data.get("deactivate_count")
+        if self.expected is not None and typed != self.expected:
+            raise forms.ValidationError(
+                _(
+                    "That is not the number of employees this import deactivates: "
+                    "nothing was confirmed."
+                )
+            )
+        return typed

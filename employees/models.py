@@ -138,6 +138,13 @@ class ImportRun(models.Model):
     # The first MAX_STORED_ISSUES errors and warnings, as {line, column, message}.
     errors = models.JSONField(_("row errors"), default=list, blank=True)
     warnings = models.JSONField(_("warnings"), default=list, blank=True)
+    # A full-list import: whom it deactivates (ids, shown and exported on the
+    # preview) and how many employees were active when it was analysed (the
+    # share that asks for a typed confirmation, IMPORT_DEACTIVATE_WARN_PERCENT).
+    deactivate_ids = models.JSONField(
+        _("employees to deactivate"), default=list, blank=True
+    )
+    active_total = models.PositiveIntegerField(_("active employees"), default=0)
     message = models.TextField(_("message"), blank=True, default="")
 
     class Meta:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import IO, Any
 
@@ -28,6 +28,8 @@ from employees.models import Employee, ImportRun
 logger = logging.getLogger(__name__)
 
 Status = ImportRun.Status
+# Ids per query when listing the employees a run deactivates.
+DEACTIVATION_BATCH = 2000
 # Progress is written every PROGRESS_EVERY rows: a cheap single-row UPDATE.
 
 
@@ -49,6 +51,65 @@ def _progress_writer(run_id: int) -> Callable[[int, int], None]:
     return write
 
 
+class DeactivationNotConfirmed(ImportFileError):
+    """A full-list import would deactivate more than
+    IMPORT_DEACTIVATE_WARN_PERCENT of the active staff, and nobody confirmed
+    that exact number (or the number changed since it was confirmed)."""
+
+    def __init__(self, *, deactivating: int, active_total: int) -> None:
+        super().__init__(
+            _(
+                "This import would deactivate %(count)d of the %(active)d active "
+                "employees, and that number was not confirmed; nothing was written."
+            )
+            % {"count": deactivating, "active": active_total}
+        )
+        self.deactivating = deactivating
+        self.active_total = active_total
+
+
+def deactivate_warn_percent() -> int:
+    # The default again here only so that this module works with a settings
+    # module that predates the setting (config/settings.py is shared).
+    return getattr(settings, "IMPORT_DEACTIVATE_WARN_PERCENT", 10)
+
+
+def deactivation_needs_confirmation(*, deactivating: int, active_total: int) -> bool:
+    """More than IMPORT_DEACTIVATE_WARN_PERCENT of the active staff leaving at
+    once is more often a truncated export or the wrong file than real
+    departures: a typed number (or --confirm-deactivate N) confirms it."""
+    percent = deactivate_warn_percent()
+    return deactivating > 0 and deactivating * 100 > percent * active_total
+
+
+def _deactivation_check(confirmed: int | None) -> Callable[[Plan], None]:
+    def check(plan: Plan) -> None:
+        deactivating = len(plan.deactivate_ids)
+        if confirmed != deactivating and deactivation_needs_confirmation(
+            deactivating=deactivating, active_total=plan.active_total
+        ):
+            raise DeactivationNotConfirmed(
+                deactivating=deactivating, active_total=plan.active_total
+            )
+
+    return check
+
+
+def import_run_needs_typed_count(run: ImportRun) -> bool:
+    return run.sync and deactivation_needs_confirmation(
+        deactivating=run.deactivated, active_total=run.active_total
+    )
+
+
+def import_run_deactivations(run: ImportRun) -> Iterator[Employee]:
+    """The employees a full-list run deactivates (or did), by name, fetched
+    in batches: a list of 100,000 ids is more than one query may bind."""
+    ids = sorted(run.deactivate_ids)
+    for start in range(0, len(ids), DEACTIVATION_BATCH):
+        batch = ids[start : start + DEACTIVATION_BATCH]
+        yield from Employee.objects.filter(pk__in=batch).order_by("pk")
+
+
 def _store_counts(
     run: ImportRun, *, plan: Plan | None = None, result: ImportResult | None = None
 ) -> None:
@@ -57,12 +118,17 @@ def _store_counts(
         run.unchanged, run.deactivated = plan.unchanged, len(plan.deactivate_ids)
         errors, warnings, rows = plan.errors, plan.warnings, plan.rows_total
         counts = plan.error_count, plan.warning_count
+        run.deactivate_ids, run.active_total = plan.deactivate_ids, plan.active_total
     else:
         assert result is not None
         run.created, run.updated = result.created, result.updated
         run.unchanged, run.deactivated = result.unchanged, result.deactivated
         errors, warnings, rows = result.errors, result.warnings, result.rows
         counts = result.error_count, result.warning_count
+        run.deactivate_ids, run.active_total = (
+            result.deactivated_ids,
+            result.active_total,
+        )
     run.rows_total = run.rows_done = rows
     run.error_count = max(counts[0], len(errors))
     run.warning_count = max(counts[1], len(warnings))
@@ -183,10 +249,16 @@ def import_run_analyse(*, run_id: int) -> ImportRun:
     return _finish(run, Status.PREVIEW)
 
 
-def import_run_confirm(*, run_id: int) -> bool:
+def import_run_confirm(*, run_id: int, deactivate_count: int | None = None) -> bool:
     """The person confirmed the preview; a worker (or the request, for a small
     file) commits it. False when the run was already confirmed, cancelled or
-    decided: a second click or another tab."""
+    decided: a second click or another tab; or when it deactivates more than
+    IMPORT_DEACTIVATE_WARN_PERCENT and ``deactivate_count`` is not that number."""
+    run = ImportRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return False
+    if import_run_needs_typed_count(run) and deactivate_count != run.deactivated:
+        return False
     now = timezone.now()
     confirmed = ImportRun.objects.filter(pk=run_id, status=Status.PREVIEW).update(
         status=Status.CONFIRMED, confirmed_at=now, updated_at=now
@@ -211,6 +283,9 @@ def import_run_commit(*, run_id: int) -> ImportRun:
                 sync=run.sync,
                 skip_invalid=run.skip_invalid,
                 progress=_progress_writer(run.pk),
+                # What the person confirmed: a directory changed since the
+                # preview must not turn it into a bigger deactivation.
+                check=_deactivation_check(run.deactivated),
             )
     except ImportFileError as exc:
         return _finish(run, Status.REJECTED, str(exc))
@@ -297,7 +372,13 @@ def import_run_cancel(*, run_id: int) -> ImportRun:
 
 
 def import_from_shell(
-    *, binary: IO[bytes], file_name: str, sync: bool, skip_invalid: bool, dry_run: bool
+    *,
+    binary: IO[bytes],
+    file_name: str,
+    sync: bool,
+    skip_invalid: bool,
+    dry_run: bool,
+    confirm_deactivate: int | None = None,
 ) -> tuple[ImportRun, ImportResult | None, ImportFileError | None]:
     """The ``import_employees`` command: run now, record the run, no stored copy."""
     run = ImportRun.objects.create(
@@ -312,7 +393,11 @@ def import_from_shell(
     )
     try:
         result = importing.run_import(
-            binary, sync=sync, skip_invalid=skip_invalid, dry_run=dry_run
+            binary,
+            sync=sync,
+            skip_invalid=skip_invalid,
+            dry_run=dry_run,
+            check=_deactivation_check(confirm_deactivate),
         )
     except ImportFileError as exc:
         _finish(run, Status.REJECTED, str(exc))

@@ -37,6 +37,9 @@ class Plan:
     # Every email (lower) and HR id written in the file, valid row or not: an
     # employee whose row has an error is not "absent" for --sync.
     mentioned: set[str] = field(default_factory=set)
+    # Employees active when the plan was made: the share --sync deactivates
+    # is judged against it (IMPORT_DEACTIVATE_WARN_PERCENT).
+    active_total: int = 0
     # State of the directory the plan was made against.
     existing: dict[int, tuple] = field(default_factory=dict, repr=False)
 
@@ -164,6 +167,8 @@ def analyse_file(
         raise ImportFileError(_("The file has no header row.")) from None
     validator = _Validator(header_line, headers, plan, sync=sync)
     plan.existing = _load_existing()
+    active = _POS["is_active"]
+    plan.active_total = sum(1 for row in plan.existing.values() if row[active])
     planner = _Planner(plan, sync=sync)
     for count, (line, cells) in enumerate(rows, start=1):
         row = validator.row(line, cells)

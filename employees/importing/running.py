@@ -3,11 +3,12 @@ its errors refuse it; what happened, counted, as an ``ImportResult``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from employees.importing.applying import apply_plan
-from employees.importing.planning import ProgressCallback, analyse_file
+from employees.importing.planning import Plan, ProgressCallback, analyse_file
 from employees.importing.validating import Issue
 
 
@@ -25,6 +26,9 @@ class ImportResult:
     # All of them; the lists keep the first MAX_REPORTED_ISSUES.
     error_count: int = 0
     warning_count: int = 0
+    # Whom --sync deactivated (or would), and how many were active before.
+    deactivated_ids: list[int] = field(default_factory=list)
+    active_total: int = 0
 
     def __post_init__(self) -> None:
         self.error_count = max(self.error_count, len(self.errors))
@@ -53,11 +57,17 @@ def run_import(
     skip_invalid: bool = False,
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
+    check: Callable[[Plan], None] | None = None,
 ) -> ImportResult:
-    """Analyse, then (unless dry run or refused) write. Raises ImportFileError."""
+    """Analyse, then (unless dry run or refused) write. Raises ImportFileError.
+
+    ``check`` sees the plan just before it is written and may refuse it by
+    raising ImportFileError (a mass deactivation nobody confirmed)."""
     plan = analyse_file(binary, sync=sync, progress=progress)
     refused = plan.has_errors and not skip_invalid
     write = not dry_run and not refused
+    if write and check is not None:
+        check(plan)
     if write:
         apply_plan(plan)
     counted = write or dry_run
@@ -73,4 +83,6 @@ def run_import(
         dry_run=dry_run,
         error_count=plan.error_count,
         warning_count=plan.warning_count,
+        deactivated_ids=plan.deactivate_ids if counted else [],
+        active_total=plan.active_total,
     )

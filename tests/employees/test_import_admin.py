@@ -118,7 +118,8 @@ def test_it_previews_counts_and_line_errors_then_imports_on_confirm(
     assert 'id="import-confirm"' in body
     assert _state() == before, "nothing is written before confirm"
 
-    response = client.post(_run_url(run, "confirm"))
+    # 1 of 3 active employees: above IMPORT_DEACTIVATE_WARN_PERCENT, typed.
+    response = client.post(_run_url(run, "confirm"), {"deactivate_count": "1"})
     assert response.status_code == 302
     run.refresh_from_db()
     assert run.status == Status.DONE

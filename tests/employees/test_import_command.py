@@ -77,7 +77,8 @@ def test_it_writes_nothing_on_dry_run_and_exits_0_when_importable(staff_file):
 
 def test_it_deactivates_the_absent_with_sync(staff_file):
     Employee.objects.create(email="gone@example.com")
-    code, out, _ = _run(staff_file("email\nann@example.com\n"), "--sync", "--json")
+    path = staff_file("email\nann@example.com\n")
+    code, out, _ = _run(path, "--sync", "--confirm-deactivate", "1", "--json")
     assert (code, json.loads(out)["deactivated"]) == (0, 1)
     assert not Employee.objects.get(email="gone@example.com").is_active
 

@@ -1,8 +1,11 @@
-"""python manage.py import_employees FILE [--dry-run] [--skip-invalid] [--sync] [--json]
+"""python manage.py import_employees FILE [--dry-run] [--skip-invalid]
+[--sync [--confirm-deactivate N]] [--json]
 
 Exit status: 0 imported (or importable with --dry-run) without row errors;
 1 row errors (with --skip-invalid the valid rows were still imported);
-2 the file itself cannot be read, or is over the IMPORT_MAX_* limits;
+2 the file itself cannot be read, or is over the IMPORT_MAX_* limits, or
+--sync would deactivate more than IMPORT_DEACTIVATE_WARN_PERCENT of the
+active staff and --confirm-deactivate does not give that exact number;
 3 unexpected failure (database down, a bug): nothing written, the run is
 marked failed, the traceback is in the log.
 """
@@ -42,6 +45,13 @@ class Command(BaseCommand):
             action="store_true",
             help="the file is the full list: deactivate the absent",
         )
+        parser.add_argument(
+            "--confirm-deactivate",
+            type=int,
+            metavar="N",
+            help="with --sync: confirm that N employees are deactivated (required "
+            "above IMPORT_DEACTIVATE_WARN_PERCENT of the active staff)",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -58,6 +68,7 @@ class Command(BaseCommand):
                     sync=options["sync"],
                     skip_invalid=options["skip_invalid"],
                     dry_run=options["dry_run"],
+                    confirm_deactivate=options["confirm_deactivate"],
                 )
             except Exception as exc:  # logged, and the run marked failed
                 self._fail(
@@ -67,6 +78,14 @@ class Command(BaseCommand):
                     options["json"],
                     status=3,
                 )
+        if isinstance(error, services.DeactivationNotConfirmed):
+            error = ImportFileError(
+                f"--sync would deactivate {error.deactivating} of the "
+                f"{error.active_total} active employees, more than "
+                f"{services.deactivate_warn_percent()} %; nothing was written. "
+                f"Check the file (--dry-run --json lists the counts), then run again "
+                f"with --confirm-deactivate {error.deactivating}."
+            )
         if error is not None:
             self._fail(error, options["json"])
         assert result is not None
