@@ -31,7 +31,7 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from common import exporting
 from employees import services, tasks
-from employees.forms import ImportConfirmForm, ImportUploadForm
+from employees.forms import EmployeeForm, ImportConfirmForm, ImportUploadForm
 from employees.models import EmailStatus, Employee, ImportRun
 from employees.signals import AddressChange, addresses_changed_send
 
@@ -112,6 +112,7 @@ def _set_active(
 
 @admin.register(Employee)
 class EmployeeAdmin(admin.ModelAdmin):
+    form = EmployeeForm
     list_display = [
         "name",
         "email",

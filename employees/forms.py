@@ -6,6 +6,9 @@ from django import forms
 from django.core.validators import FileExtensionValidator
 from django.utils.translation import gettext_lazy as _
 
+from employees.importing import address_normalise
+from employees.models import Employee
+
 IMPORT_EXTENSIONS = ["csv", "txt", "tsv", "xlsx"]
 
 
@@ -59,3 +62,35 @@ class ImportConfirmForm(forms.Form):
                 )
             )
         return typed
+
+
+class EmployeeForm(forms.ModelForm):
+    """The admin's employee form: the address stored as the import stores it
+    (``address_normalise``: domain lower-cased) and refused, in words, when
+    another employee has it in another case."""
+
+    class Meta:
+        model = Employee
+        fields = [
+            "email",
+            "hr_id",
+            "first_name",
+            "last_name",
+            "department",
+            "country",
+            "language",
+            "manager",
+            "is_active",
+            "email_status",
+        ]
+
+    def clean_email(self) -> str:
+        email = address_normalise(self.cleaned_data["email"].strip())
+        others = Employee.objects.filter(email__iexact=email)
+        if self.instance.pk:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise forms.ValidationError(
+                _("Another employee already has this address (in any case).")
+            )
+        return email

@@ -39,7 +39,12 @@ from employees.importing.planning import (
 )
 from employees.importing.reading import open_path, read_table
 from employees.importing.running import ImportResult, run_import
-from employees.importing.validating import MAX_STORED_ISSUES, Issue, Row
+from employees.importing.validating import (
+    MAX_STORED_ISSUES,
+    Issue,
+    Row,
+    address_normalise,
+)
 from employees.importing.vocabulary import (
     FIELD_LABELS,
     HEADER_ALIASES,
@@ -62,6 +67,7 @@ __all__ = [
     "Plan",
     "ProgressCallback",
     "Row",
+    "address_normalise",
     "analyse_file",
     "apply_plan",
     "current_limits",

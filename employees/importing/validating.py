@@ -50,6 +50,21 @@ def _nul_message() -> str:
     )
 
 
+def address_normalise(address: str) -> str:
+    """The address to store: the local part as written, the domain in lower
+    case. RFC 5321 (2.4) lets a server treat the local part as case-sensitive
+    (none of the big providers do), but never the domain, so lower-casing the
+    domain is always safe and lower-casing the local part is not quite. The
+    same person written twice in different cases is still one employee:
+    addresses are matched lower-cased (``Row.key``) and unique lower-cased in
+    the database (``employee_email_ci_unique``); the local part keeps the
+    case of the latest file or edit, which is what people see and what is
+    mailed. Rows stored before this keep their domain's case until their next
+    import or edit (no data migration: nothing is matched on it)."""
+    local, at, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}" if at else address
+
+
 def _is_email(value: str) -> bool:
     if _PLAIN_EMAIL.fullmatch(value):
         return True
@@ -219,6 +234,7 @@ class _Validator:
                 _("“%(value)s” is not a valid email address.") % {"value": email},
             )
             return None
+        email = address_normalise(email)
         key = email.lower()
         first = self.seen_emails.setdefault(key, line)
         if first != line:
