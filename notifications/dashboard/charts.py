@@ -15,8 +15,13 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
-WIDTH, HEIGHT = 760, 260
-LEFT, RIGHT, TOP, BOTTOM = 48, 16, 28, 40
+WIDTH, HEIGHT = 760, 280
+LEFT, RIGHT, TOP, BOTTOM = 48, 16, 52, 40
+# The baselines of the marker labels: three rows above the plot, one below
+# the axis dates. A label takes the first row where it overlaps no other.
+LANES = (TOP - 38, TOP - 24, TOP - 10, HEIGHT - 6)
+# Upper bound of an 11 px label's width per character (bold included).
+CHAR_WIDTH = 7.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,29 @@ class Marker:
     day: date
     label: str
     kind: str  # "step", "deadline" or "today": the CSS class
+
+
+def _label_extent(mx: float, label: str) -> tuple[str, float, float]:
+    """The anchor and horizontal extent of a marker label at ``mx``: centred
+    on its line, growing inwards at the edges so none is cut off."""
+    width = len(label) * CHAR_WIDTH
+    if mx - width / 2 < 0:
+        return "start", mx, mx + width
+    if mx + width / 2 > WIDTH:
+        return "end", mx - width, mx
+    return "middle", mx - width / 2, mx + width / 2
+
+
+def _free_lane(
+    lanes: list[list[tuple[float, float]]], left: float, right: float
+) -> int:
+    """The first row whose labels leave [left, right] (and a gap) free; when
+    none does, the row with the fewest labels."""
+    gap = 6
+    for index, taken in enumerate(lanes):
+        if all(right + gap <= a or left >= b + gap for a, b in taken):
+            return index
+    return min(range(len(lanes)), key=lambda i: len(lanes[i]))
 
 
 def _days(start: date, end: date) -> int:
@@ -73,8 +101,8 @@ def ack_chart(
         f'<title id="ack-chart-title">{title}</title>',
         f'<rect class="plot" x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}"/>',
     ]
-    for fraction in (0, 0.25, 0.5, 0.75, 1):
-        value = round(top * fraction)
+    # Each value once: with a small audience the quarters round together.
+    for value in sorted({round(top * f) for f in (0, 0.25, 0.5, 0.75, 1)}):
         parts.append(
             f'<line class="grid" x1="{LEFT}" x2="{LEFT + plot_w}" '
             f'y1="{y(value):.1f}" y2="{y(value):.1f}"/>'
@@ -86,19 +114,18 @@ def ack_chart(
             f'<text class="axis" x="{x(day):.1f}" y="{HEIGHT - 22}" '
             f'text-anchor="{anchor}">{escape(date_format(day, "SHORT_DATE_FORMAT"))}</text>'
         )
-    for index, marker in enumerate(m for m in markers if start <= m.day <= end):
+    lanes: list[list[tuple[float, float]]] = [[] for _lane in LANES]
+    for marker in sorted(
+        (m for m in markers if start <= m.day <= end), key=lambda m: m.day
+    ):
         mx = x(marker.day)
-        label_y = TOP - 8 if index % 2 == 0 else HEIGHT - 8
-        # Labels at the edges grow inwards so none is cut off.
-        anchor = "middle"
-        if mx > LEFT + plot_w * 0.85:
-            anchor = "end"
-        elif mx < LEFT + plot_w * 0.15:
-            anchor = "start"
+        anchor, left, right = _label_extent(mx, marker.label)
+        lane = _free_lane(lanes, left, right)
+        lanes[lane].append((left, right))
         parts.append(
             f'<g class="marker {marker.kind}"><line x1="{mx:.1f}" x2="{mx:.1f}" '
             f'y1="{TOP}" y2="{TOP + plot_h}"/>'
-            f'<text x="{mx:.1f}" y="{label_y}" text-anchor="{anchor}">'
+            f'<text x="{mx:.1f}" y="{LANES[lane]}" text-anchor="{anchor}">'
             f"{escape(marker.label)}</text></g>"
         )
     last = min(today, end)
