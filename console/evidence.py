@@ -3,7 +3,8 @@
 An export first seals the campaign's records (services.records_seal), then
 lists one row per recipient (the acknowledgement) and per message, each with
 the exact hashed fields (``fields``, canonical JSON), the salted digest of
-its personal fields and its record hash. A closing "chain" row carries the
+its personal fields and its record hash; an acknowledgement also shows, outside
+the hash, every answer given or changed (``answer_history``). A closing "chain" row carries the
 export's digest (SHA-256 over the record hashes, in file order) and the chain
 head: the hash of the ``evidence_export`` audit entry written for this export.
 
@@ -34,8 +35,11 @@ from employees.models import ImportRun
 from notifications.campaigns.sealing import RecordKind
 from notifications.campaigns.selectors import links_exported_before
 from notifications.models import (
+    Acknowledgement,
+    AcknowledgementKind,
     Campaign,
     CampaignContent,
+    Recipient,
     Step,
     StepKind,
     acknowledged_late,
@@ -48,7 +52,12 @@ CHAIN_ROW = "chain"
 # mailbox). Read from the campaign's deadline and the ledger's links_export
 # entries when the file is made; the hashed fields keep their meaning.
 MARK_COLUMNS = ("late", "link_exported", "link_exported_by")
-# Files made before MARK_COLUMNS existed still verify.
+# Shown for an acknowledgement, outside the hash too: every answer given or
+# changed, when, by whom, from what to what (the Acknowledgement rows, never
+# edited; a hand correction names the DPO from its audit entry). The hashed
+# fields hold only the last answer; this is its history.
+HISTORY_COLUMNS = ("answer_history",)
+# Files made before MARK_COLUMNS or HISTORY_COLUMNS existed still verify.
 LEGACY_COLUMNS = (
     "record",
     "record_id",
@@ -67,11 +76,18 @@ LEGACY_COLUMNS = (
     "record_sha256",
 )
 _AFTER_ANSWER = LEGACY_COLUMNS.index("answer") + 1
-COLUMNS = (
+MARKED_COLUMNS = (
     *LEGACY_COLUMNS[:_AFTER_ANSWER],
     *MARK_COLUMNS,
     *LEGACY_COLUMNS[_AFTER_ANSWER:],
 )
+COLUMNS = (
+    *LEGACY_COLUMNS[:_AFTER_ANSWER],
+    *MARK_COLUMNS,
+    *HISTORY_COLUMNS,
+    *LEGACY_COLUMNS[_AFTER_ANSWER:],
+)
+DISPLAY_COLUMNS = (*MARK_COLUMNS, *HISTORY_COLUMNS)
 YES, NO = "yes", "no"
 
 
@@ -91,6 +107,7 @@ def column_labels() -> list[str]:
         _("late"),
         _("link exported before use"),
         _("link exported by"),
+        _("answer history"),
         _("hashed fields"),
         _("personal salt"),
         _("personal SHA-256"),
@@ -125,8 +142,78 @@ class _Marks:
         }
 
 
+@dataclass(frozen=True)
+class Change:
+    """One answer given, changed, recorded or withdrawn."""
+
+    at: str  # UTC, as the hashed times are written
+    kind: str  # AcknowledgementKind's label
+    by: str
+    before: str
+    after: str
+
+    def __str__(self) -> str:
+        return _("%(at)s %(kind)s by %(by)s: %(before)s → %(after)s") % {
+            "at": self.at,
+            "kind": self.kind,
+            "by": self.by,
+            "before": self.before or "—",
+            "after": self.after or "—",
+        }
+
+
+def _correctors(campaign: Campaign) -> dict[str, list[str]]:
+    """Recipient id -> who corrected it by hand, in order (the audit log)."""
+    entries = AuditEntry.objects.filter(
+        action=AuditAction.ACK_CORRECTION,
+        target_type=Recipient._meta.label_lower,
+        target_id__in=[
+            str(pk)
+            for pk in Recipient.objects.filter(campaign=campaign).values_list(
+                "pk", flat=True
+            )
+        ],
+    ).order_by("seq")
+    found: dict[str, list[str]] = {}
+    for target_id, username in entries.values_list("target_id", "username"):
+        found.setdefault(target_id, []).append(username or "—")
+    return found
+
+
+def answer_histories(campaign: Campaign) -> dict[int, list[Change]]:
+    """Recipient id -> the answer changes of its Acknowledgement rows."""
+    kinds = dict(AcknowledgementKind.choices)
+    by_hand = (AcknowledgementKind.CORRECTED, AcknowledgementKind.WITHDRAWN)
+    correctors = _correctors(campaign)
+    histories: dict[int, list[Change]] = {}
+    hand_count: dict[int, int] = {}
+    rows = (
+        Acknowledgement.objects.filter(recipient__campaign=campaign)
+        .order_by("recipient_id", "at", "id")
+        .values_list("recipient_id", "kind", "at", "answer")
+    )
+    for recipient_id, kind, at, answer in rows.iterator(chunk_size=5000):
+        changes = histories.setdefault(recipient_id, [])
+        if kind in by_hand:
+            # The n-th correction of a recipient is its n-th audit entry.
+            done = hand_count.get(recipient_id, 0)
+            hand_count[recipient_id] = done + 1
+            names = correctors.get(str(recipient_id), [])
+            name = names[done] if done < len(names) else "—"
+            by = _("%(name)s, by hand") % {"name": name}
+        else:
+            by = _("the employee")
+        before = changes[-1].after if changes else ""
+        after = "" if kind == AcknowledgementKind.WITHDRAWN else answer
+        changes.append(Change(chain._value(at), str(kinds[kind]), by, before, after))
+    return histories
+
+
 def _row(
-    record: chain.RecordHash, steps: dict[int, str], marks: _Marks
+    record: chain.RecordHash,
+    steps: dict[int, str],
+    marks: _Marks,
+    histories: dict[int, list[Change]],
 ) -> dict[str, Any]:
     fields = {k: chain._value(v) for k, v in record.fields.items()}
     first, last, email = _person(record.kind, record.personal)
@@ -154,6 +241,9 @@ def _row(
         "content_sha256": content,
         "answer": answer,
         **marks.of(record),
+        "answer_history": " | ".join(map(str, histories.get(record.object_id, [])))
+        if record.kind == RecordKind.RECIPIENT
+        else "",
         "fields": chain.canonical(fields),
         "personal_salt": record.salt,
         "personal_sha256": record.personal_sha256,
@@ -183,6 +273,7 @@ class Evidence:
     exported_at: datetime
     contents: list[CampaignContent] = field(default_factory=list)
     imports: list[ImportRun] = field(default_factory=list)
+    histories: dict[int, list[Change]] = field(default_factory=dict)
 
     @property
     def chain_row(self) -> dict[str, Any]:
@@ -214,9 +305,10 @@ def evidence_build(*, campaign: Campaign, actor: Any, kind: str) -> Evidence:
     seal = services.records_seal(campaign_id=campaign.pk, actor=actor)
     steps = _step_labels(campaign)
     marks = _Marks(campaign.deadline, links_exported_before(campaign))
+    histories = answer_histories(campaign)
     rows = sorted(
         (
-            _row(record, steps, marks)
+            _row(record, steps, marks, histories)
             for record, _sealed in chain.records_current(campaign.pk)
         ),
         key=_sort_key,
@@ -241,6 +333,7 @@ def evidence_build(*, campaign: Campaign, actor: Any, kind: str) -> Evidence:
         exported_at=entry.created_at,
         contents=list(campaign.contents.order_by("language", "version")),
         imports=_imports(campaign, entry.created_at),
+        histories=histories,
     )
 
 
@@ -262,6 +355,7 @@ def _people(evidence: Evidence) -> list[dict[str, Any]]:
         )
         if row["record"] == RecordKind.RECIPIENT:
             person["recipient"] = row
+            person["history"] = evidence.histories.get(row["record_id"], [])
         else:
             person["rows"].append(row)
     return list(people.values())
@@ -298,7 +392,11 @@ def _unneutralise(value: str) -> str:
     return unneutralise(value)
 
 
-_COLUMNS_BY_COUNT = {len(COLUMNS): COLUMNS, len(LEGACY_COLUMNS): LEGACY_COLUMNS}
+_COLUMNS_BY_COUNT = {
+    len(COLUMNS): COLUMNS,
+    len(MARKED_COLUMNS): MARKED_COLUMNS,
+    len(LEGACY_COLUMNS): LEGACY_COLUMNS,
+}
 
 
 def _parse_csv(text: str) -> list[dict[str, Any]]:
@@ -314,7 +412,7 @@ def _parse_csv(text: str) -> list[dict[str, Any]]:
         columns = _COLUMNS_BY_COUNT.get(len(values))
         if columns is None:
             raise EvidenceError(_("A line has the wrong number of columns."))
-        row = dict.fromkeys(MARK_COLUMNS, "")
+        row = dict.fromkeys(DISPLAY_COLUMNS, "")
         row.update(zip(columns, map(_unneutralise, values), strict=True))
         rows.append(row)
     return rows
