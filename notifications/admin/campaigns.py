@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.models import AuditAction
 from audit.services import audit_record
 from employees.models import Employee
+from notifications.admin import notes
 from notifications.admin.forms import (
     CampaignForm,
     ContentInlineForm,
@@ -44,7 +45,7 @@ from notifications.campaigns.selectors import (
     campaign_links,
     campaign_status,
 )
-from notifications.dashboard.views import Dashboard
+from notifications.dashboard.views import Dashboard, evidence_links
 from notifications.models import (
     LINKS_AVAILABLE,
     Campaign,
@@ -258,6 +259,8 @@ class CampaignAdmin(admin.ModelAdmin):
                     campaign=obj, template=template, user=request.user
                 )
         services.steps_replan(campaign=obj)
+        for warning in notes.save_warnings(obj):
+            messages.warning(request, warning)
 
     def save_formset(self, request, form, formset, change) -> None:
         if formset.model is not CampaignContent:
@@ -363,7 +366,35 @@ class CampaignAdmin(admin.ModelAdmin):
     def lifecycle_view(
         self, request: HttpRequest, pk: int, action: str
     ) -> HttpResponse:
+        # GET asks (and changes nothing), POST acts: the buttons are links.
+        if request.method in ("GET", "HEAD"):
+            return self._lifecycle_confirm(request, pk, action)
         return require_POST(self._lifecycle)(request, pk, action)
+
+    def _lifecycle_confirm(
+        self, request: HttpRequest, pk: int, action: str
+    ) -> HttpResponse:
+        campaign = self._campaign(request, pk, change=True)
+        if action not in _LIFECYCLE:
+            raise PermissionDenied
+        if action == CampaignAction.LAUNCH and steering.approval_required():
+            return HttpResponseRedirect(
+                reverse(
+                    "admin:notifications_campaign_dashboard_action",
+                    args=[campaign.pk, "launch"],
+                )
+            )
+        dashboard = Dashboard(self)
+        offered = dashboard.offered(request, campaign).get(action)
+        if offered is None:
+            messages.warning(
+                request,
+                _("This action is not available now (the campaign is %(s)s).")
+                % {"s": campaign.get_status_display()},
+            )
+            return self._back(campaign)
+        back = reverse("admin:notifications_campaign_change", args=[campaign.pk])
+        return dashboard.confirm(request, campaign, offered, back=back)
 
     def _lifecycle(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         campaign = self._campaign(request, pk, change=True)
@@ -552,7 +583,11 @@ class CampaignAdmin(admin.ModelAdmin):
         extra_context = extra_context or {}
         campaign = Campaign.objects.filter(pk=object_id).first()
         if campaign:
-            extra_context["campaign_figures"] = campaign_status(campaign)
+            figures = campaign_status(campaign)
+            extra_context["campaign_figures"] = figures
+            extra_context["step_rows"] = notes.step_rows(campaign, figures)
+            extra_context["folded_steps"] = notes.folded_steps(campaign)
+            extra_context["evidence_links"] = evidence_links(request, campaign)
             extra_context["lifecycle_actions"] = _available_actions(campaign)
             extra_context["links_available"] = (
                 campaign.status in LINKS_AVAILABLE and _may_export_links(request)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -52,7 +53,7 @@ from common.exporting import (
 )
 from notifications.campaigns import services, steering
 from notifications.dashboard import charts
-from notifications.dashboard.actions import action_perform, actions_offered
+from notifications.dashboard.actions import Action, action_perform, actions_offered
 from notifications.dashboard.figures import (
     BREAKDOWN_FIELDS,
     PEOPLE_EXPORT_COLUMNS,
@@ -67,11 +68,13 @@ from notifications.dashboard.figures import (
 from notifications.models import (
     Campaign,
     CampaignAction,
+    CampaignStatus,
     StepKind,
     acknowledged_late,
 )
 
 PAGE_SIZE = 100
+EXPORT_EVIDENCE = "audit.export_evidence"
 SORTS = ("value", "total", "acknowledged", "percent")
 BREAKDOWN_TITLES = {
     "department": gettext_lazy("By department"),
@@ -272,6 +275,43 @@ def _sort_query(
     return "?" + params.urlencode()
 
 
+def launch_summary(campaign: Campaign) -> dict:
+    """What a launch sends, for its confirmation and its approval: the
+    current message in each language, the deadline and the preview's link."""
+    contents = campaign.contents.filter(is_current=True).order_by("language")
+    return {
+        "contents": [
+            {
+                "language": dict(settings.LANGUAGES).get(c.language, c.language),
+                "subject": c.subject,
+                "body_text": c.body_text,
+            }
+            for c in contents
+        ],
+        "deadline": timezone.localtime(campaign.deadline, ZoneInfo(campaign.time_zone)),
+        "time_zone": campaign.time_zone,
+        "preview_url": reverse(
+            "admin:notifications_campaign_preview", args=[campaign.pk]
+        ),
+    }
+
+
+def evidence_links(request: HttpRequest, campaign: Campaign) -> list[tuple[str, str]]:
+    """The evidence export (console/views.py) for those who hold its
+    permission, once the campaign was launched: (label, address)."""
+    if campaign.status == CampaignStatus.DRAFT:
+        return []
+    if not request.user.has_perm(EXPORT_EVIDENCE):
+        return []
+    return [
+        (label, reverse("admin:audit_evidence_export", args=[campaign.pk, kind]))
+        for kind, label in (
+            ("csv", _("Evidence (CSV)")),
+            ("html", _("Evidence (HTML)")),
+        )
+    ]
+
+
 # --- Views ---------------------------------------------------------------------
 
 
@@ -373,6 +413,7 @@ class Dashboard:
             people_url=reverse(
                 "admin:notifications_campaign_people", args=[campaign.pk]
             ),
+            evidence=evidence_links(request, campaign),
         )
         return TemplateResponse(request, "admin/notifications/dashboard.html", context)
 
@@ -389,10 +430,7 @@ class Dashboard:
         if request.method not in ("GET", "HEAD", "POST"):
             return HttpResponseNotAllowed(["GET", "POST"])
         campaign = self._get(request, pk, change=True)
-        figures = campaign_dashboard(campaign)
-        pending = steering.launch_request_pending(campaign)
-        offered = actions_offered(request, figures, pending=pending)
-        available = {a.name: a for a in offered}
+        available = self.offered(request, campaign)
         back = reverse("admin:notifications_campaign_dashboard", args=[campaign.pk])
         if action not in available:
             if action in CampaignAction.values:
@@ -410,12 +448,30 @@ class Dashboard:
                 for reason in exc.messages:
                     messages.error(request, reason)
             return HttpResponseRedirect(back)
+        return self.confirm(request, campaign, available[action], back=back)
+
+    def offered(self, request: HttpRequest, campaign: Campaign) -> dict[str, Action]:
+        """The actions this user may take now, by name (the buttons)."""
+        figures = campaign_dashboard(campaign)
+        pending = steering.launch_request_pending(campaign)
+        return {a.name: a for a in actions_offered(request, figures, pending=pending)}
+
+    def confirm(
+        self, request: HttpRequest, campaign: Campaign, action: Action, *, back: str
+    ) -> HttpResponse:
+        """The question an action asks before it is taken (GET changes
+        nothing; the page's form posts to the same address). Launching or
+        approving also shows the message and a link to its preview."""
+        summary = None
+        if action.name in (CampaignAction.LAUNCH, CampaignAction.APPROVE):
+            summary = launch_summary(campaign)
         context = self._context(
             request,
-            available[action].label,
+            action.label,
             campaign=campaign,
-            action=available[action],
+            action=action,
             back=back,
+            summary=summary,
         )
         return TemplateResponse(
             request, "admin/notifications/dashboard_confirm.html", context

@@ -106,12 +106,32 @@ def test_it_launches_on_post_and_logs_it(client, dpo, campaign):
     assert entry.user == dpo and "launched" in entry.get_change_message()
 
 
-def test_it_rejects_get_on_lifecycle(client, dpo, campaign):
-    EmployeeFactory()
+def test_it_asks_before_launching_and_get_changes_nothing(client, dpo, campaign):
+    EmployeeFactory.create_batch(2)
     client.force_login(dpo)
-    assert client.get(lifecycle_url(campaign, "launch")).status_code == 405
+    response = client.get(lifecycle_url(campaign, "launch"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "2 employees will receive" in body
+    assert 'method="post"' in body
+    # The message and its preview, before anyone says yes.
+    assert campaign.contents.get(language="en").subject in body
+    preview = reverse("admin:notifications_campaign_preview", args=[campaign.pk])
+    assert preview in body
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.DRAFT
+    assert not campaign.recipients.exists()
+    assert client.put(lifecycle_url(campaign, "launch")).status_code == 405
+    client.post(lifecycle_url(campaign, "launch"))
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.SCHEDULED
+
+
+def test_it_links_the_lifecycle_buttons_to_their_confirmation(client, dpo, campaign):
+    client.force_login(dpo)
+    body = client.get(change_url(campaign)).content.decode()
+    assert f'href="{lifecycle_url(campaign, "launch")}"' in body
+    assert f'action="{lifecycle_url(campaign, "launch")}"' not in body
 
 
 def test_it_forbids_lifecycle_without_change_permission(client, viewer, campaign):
