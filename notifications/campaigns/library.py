@@ -8,7 +8,10 @@ générales et de l'utilisation des données" of 18 September 2025), and a news
 piece of 23 September 2025 reporting Le Monde and BFM ("Le réseau
 professionnel modifie ses paramètres de confidentialité pour étendre à
 l'Europe une collecte de données déjà en place aux États-Unis depuis un an").
-CONTRIBUTING.md lists them too. Messages
+CONTRIBUTING.md lists them too. The texts must read right on either side of
+LinkedIn's own date (3 November 2025), since a campaign may run long after
+it: no future tense about that date ("LinkedIn will use…"), but what
+LinkedIn may do from it, unless each member objects. Messages
 link only to our own acknowledgement page (anti-phishing: a message about
 privacy settings must not carry third-party links); the page, which the
 employee reaches from our own site, shows LinkedIn's settings address in full.
@@ -45,9 +48,9 @@ class CampaignTemplate:
 
 _LINKEDIN_FR_BODY = """Bonjour {{ first_name }},
 
-À partir du 3 novembre 2025, LinkedIn utilisera les données de ses membres situés dans l'Union européenne, l'Espace économique européen et en Suisse pour entraîner ses modèles d'intelligence artificielle générative. Ce réglage est activé par défaut : si vous ne faites rien, vos données seront utilisées.
+À compter du 3 novembre 2025, LinkedIn peut utiliser les données de ses membres situés dans l'Union européenne, l'Espace économique européen et en Suisse pour entraîner ses modèles d'intelligence artificielle générative, sauf si chacun s'y oppose. Ce réglage est activé par défaut : si vous ne le désactivez pas, vos données peuvent être utilisées.
 
-Ce qui sera utilisé : les informations de votre profil (nom, photo, poste, formation, compétences, recommandations, localisation), vos publications, articles et commentaires, votre activité dans les groupes, vos échanges avec des recruteurs et ce que vous saisissez dans les outils d'IA de LinkedIn.
+Ce qui est utilisé : les informations de votre profil (nom, photo, poste, formation, compétences, recommandations, localisation), vos publications, articles et commentaires, votre activité dans les groupes, vos échanges avec des recruteurs et ce que vous saisissez dans les outils d'IA de LinkedIn.
 Ce qui est exclu : vos messages privés et les informations sur votre salaire.
 
 Si vous préférez que vos données ne servent pas à cela, il faut décocher l'option vous-même, avant le {{ deadline }} (il reste {{ days_left }} jours) :
@@ -56,7 +59,7 @@ Si vous préférez que vos données ne servent pas à cela, il faut décocher l'
 3. Ouvrez « Confidentialité des données », puis « Données pour l'amélioration de l'IA générative ».
 4. Décochez « Utiliser mes données pour entraîner des modèles d'IA de création de contenus ».
 
-Attention : se désinscrire n'efface rien de ce qui a déjà servi à entraîner les modèles ; cela ne vaut que pour l'avenir. Vous pourrez continuer à utiliser les fonctionnalités d'IA de LinkedIn.
+Attention : se désinscrire n'efface rien de ce qui a déjà servi à entraîner les modèles ; cela ne vaut que pour l'avenir. Vous pouvez continuer à utiliser les fonctionnalités d'IA de LinkedIn.
 
 Merci d'indiquer que vous avez lu ce message (un clic, sans mot de passe) :
 {{ ack_url }}
@@ -64,7 +67,7 @@ Merci d'indiquer que vous avez lu ce message (un clic, sans mot de passe) :
 Le délégué à la protection des données
 """
 
-_LINKEDIN_FR_PAGE = """À partir du 3 novembre 2025, LinkedIn entraîne ses modèles d'IA générative avec les données de ses membres européens, sauf si chacun s'y oppose. Le réglage est activé par défaut.
+_LINKEDIN_FR_PAGE = """À compter du 3 novembre 2025, LinkedIn peut entraîner ses modèles d'IA générative avec les données de ses membres européens, sauf si chacun s'y oppose. Le réglage est activé par défaut.
 
 Utilisé : profil (nom, photo, poste, formation, compétences, recommandations, localisation), publications et commentaires, activité dans les groupes, échanges avec des recruteurs, saisies dans les outils d'IA de LinkedIn.
 Exclu : messages privés et données salariales. Les comptes de membres probablement mineurs ne sont pas concernés.
@@ -82,9 +85,9 @@ Ce choix vous appartient : l'entreprise ne vous demande pas de vous désinscrire
 
 _LINKEDIN_EN_BODY = """Hello {{ first_name }},
 
-From 3 November 2025, LinkedIn will use the data of its members in the European Union, the European Economic Area and Switzerland to train its generative AI models. The setting is on by default: if you do nothing, your data will be used.
+From 3 November 2025, LinkedIn may use the data of its members in the European Union, the European Economic Area and Switzerland to train its generative AI models, unless they object. The setting is on by default: as long as you leave it on, your data can be used.
 
-What will be used: your profile (name, photo, job, education, skills, recommendations, location), your posts, articles and comments, your activity in groups, your exchanges with recruiters and what you type into LinkedIn's AI tools.
+What is used: your profile (name, photo, job, education, skills, recommendations, location), your posts, articles and comments, your activity in groups, your exchanges with recruiters and what you type into LinkedIn's AI tools.
 What is excluded: your private messages and salary information.
 
 If you prefer your data not to be used for this, you have to untick the option yourself, before {{ deadline }} ({{ days_left }} days left):
@@ -93,7 +96,7 @@ If you prefer your data not to be used for this, you have to untick the option y
 3. Open "Data privacy", then "Data for Generative AI Improvement".
 4. Untick "Use my data for training content creation AI models".
 
-Note: opting out does not undo any training that has already happened; it only applies from then on. You can still use LinkedIn's AI features.
+Note: opting out does not undo any training that has already happened; it only applies to the future. You can still use LinkedIn's AI features.
 
 Please confirm that you have read this message (one click, no password):
 {{ ack_url }}
@@ -101,7 +104,7 @@ Please confirm that you have read this message (one click, no password):
 The Data Protection Officer
 """
 
-_LINKEDIN_EN_PAGE = """From 3 November 2025, LinkedIn trains its generative AI models on the data of its European members unless each of them objects. The setting is on by default.
+_LINKEDIN_EN_PAGE = """From 3 November 2025, LinkedIn may train its generative AI models on the data of its European members unless each of them objects. The setting is on by default.
 
 Used: profile (name, photo, job, education, skills, recommendations, location), posts and comments, group activity, exchanges with recruiters, what you type into LinkedIn's AI tools.
 Excluded: private messages and salary data. Accounts of members who are likely under 18 are not used.
@@ -112,7 +115,7 @@ To object, before {{ deadline }}:
 3. Untick "Use my data for training content creation AI models".
 Direct address of this setting: https://www.linkedin.com/mypreferences/d/settings/data-for-ai-improvement
 
-Opting out only applies from then on: data already used for training is not removed.
+Opting out only applies to the future: data already used for training is not removed.
 
 The choice is yours: the company does not ask you to opt out, it only makes sure everyone is informed. We will never ask for your LinkedIn password or any login.
 """
@@ -122,13 +125,13 @@ LINKEDIN_AI_OPTOUT = CampaignTemplate(
     label=_("LinkedIn — generative AI training opt-out"),
     contents={
         "fr": {
-            "subject": "LinkedIn utilisera vos données pour son IA à partir du 3 novembre : à vous de choisir",
+            "subject": "LinkedIn utilisera vos données pour son IA si vous ne vous y opposez pas : à vous de choisir",
             "body_text": _LINKEDIN_FR_BODY,
             "body_html": "",
             "page_text": _LINKEDIN_FR_PAGE,
         },
         "en": {
-            "subject": "LinkedIn will use your data for its AI from 3 November: your choice",
+            "subject": "LinkedIn will use your data for its AI unless you object: your choice",
             "body_text": _LINKEDIN_EN_BODY,
             "body_html": "",
             "page_text": _LINKEDIN_EN_PAGE,
