@@ -7,44 +7,69 @@ page, so both give the same file.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 import qrcode
 import qrcode.image.svg
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
-from common.exporting import neutralise
+from common.exporting import csv_lines, excel_delimiter, neutralise
 from notifications.campaigns.selectors import LinkRow
 
+# The plain form's header: column keys scripts read (``campaign_links``'s
+# documented default), never translated.
 CSV_HEADER = ("email", "first_name", "last_name", "department", "link")
 
 
-def links_csv_write(rows: Iterable[LinkRow], out: TextIO) -> int:
+def _labels() -> list[str]:
+    return [_("email"), _("first name"), _("last name"), _("department"), _("link")]
+
+
+def _values(row: LinkRow) -> tuple[str, ...]:
+    return (row.email, row.first_name, row.last_name, row.department, row.link)
+
+
+def links_csv_write(
+    rows: Iterable[LinkRow],
+    out: TextIO,
+    *,
+    plain: bool = False,
+    language: str | None = None,
+) -> int:
     """The CSV of ``rows`` into ``out``; how many rows were written.
+
+    By default the form of the other exports, for a person opening it in
+    Excel or a mail merge: a BOM, the delimiter of the language
+    (``excel_delimiter``: ";" in French), headers in that language (the
+    active one unless ``language`` is given). ``plain``: the script form
+    ``campaign_links`` has always printed by default: comma, no BOM, the
+    English column keys of CSV_HEADER.
 
     Every cell goes through the exports' one formula-injection rule
     (common.exporting.neutralise): names and departments come from an HR
     export we do not control, and an address such as ``=1+1@example.com``
     passes Django's validator.
     """
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
     count = 0
-    for row in rows:
-        writer.writerow(
-            [
-                neutralise(value)
-                for value in (
-                    row.email,
-                    row.first_name,
-                    row.last_name,
-                    row.department,
-                    row.link,
-                )
-            ]
-        )
-        count += 1
+
+    def counted() -> Iterator[tuple[str, ...]]:
+        nonlocal count
+        for row in rows:
+            count += 1
+            yield _values(row)
+
+    if plain:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        for values in counted():
+            writer.writerow([neutralise(value) for value in values])
+        return count
+    delimiter = excel_delimiter(language or get_language())
+    for chunk in csv_lines(_labels(), counted(), delimiter=delimiter):
+        out.write(chunk)
     return count
 
 

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import io
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import translation
 
 from audit.services import os_user
 from notifications.campaigns.links import links_csv_write
@@ -15,13 +17,24 @@ from notifications.models import LINKS_AVAILABLE
 class Command(BaseCommand):
     help = (
         "Personal acknowledgement links of a launched campaign as CSV "
-        "(email,first_name,last_name,department,link), for staff without a "
-        "mailbox. CAMPAIGN: id or name. Recorded in the audit log under the "
+        "(email,first_name,last_name,department,link; --excel: the admin's "
+        "download), for staff without a mailbox. CAMPAIGN: id or name. Recorded in the audit log under the "
         "OS user."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("campaign")
+        parser.add_argument(
+            "--excel",
+            action="store_true",
+            help="The admin's download instead: BOM, the delimiter and headers "
+            "of --language (';' and French headers for fr).",
+        )
+        parser.add_argument(
+            "--language",
+            default=settings.LANGUAGE_CODE,
+            help="With --excel: the language of the headers and delimiter.",
+        )
         parser.add_argument(
             "--pending",
             action="store_true",
@@ -38,7 +51,16 @@ class Command(BaseCommand):
         pending = bool(options["pending"])
         # Recorded before a single link is printed: no links without an entry.
         out = io.StringIO()
-        count = links_csv_write(campaign_links(campaign, pending=pending), out)
+        # The default stays the plain form scripts were written against.
+        excel = bool(options["excel"])
+        language = str(options["language"])
+        with translation.override(language if excel else None):
+            count = links_csv_write(
+                campaign_links(campaign, pending=pending),
+                out,
+                plain=not excel,
+                language=language,
+            )
         links_export_record(
             campaign=campaign,
             actor=os_user(),

@@ -3,6 +3,7 @@ printable letters with QR codes."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from datetime import timedelta
@@ -74,15 +75,41 @@ def test_it_defuses_spreadsheet_formulas_in_names():
     assert row["last_name"].startswith("'=")
 
 
-def test_the_admin_downloads_the_same_csv(admin_client):
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_the_admin_downloads_the_same_csv_as_the_command_with_excel(
+    admin_client, language
+):
     campaign, _ = launched(employees=2)
     url = reverse("admin:notifications_campaign_links_csv", args=[campaign.pk])
-    response = admin_client.get(url)
+    response = admin_client.get(url, HTTP_ACCEPT_LANGUAGE=language)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     out = io.StringIO()
-    call_command("campaign_links", campaign.name, stdout=out)
+    args = (campaign.name, "--excel", "--language", language)
+    call_command("campaign_links", *args, stdout=out)
     assert response.content.decode() == out.getvalue()
+
+
+def test_the_admin_csv_is_like_the_other_exports(admin_client):
+    campaign, [recipient] = launched(employees=1, last_name="Lefèvre")
+    url = reverse("admin:notifications_campaign_links_csv", args=[campaign.pk])
+    body = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content
+    assert body.startswith(codecs.BOM_UTF8)
+    text = body.decode("utf-8-sig")
+    header, row = text.splitlines()
+    assert header == "adresse e-mail;prénom;nom;service;lien"
+    assert row.split(";")[0] == recipient.email and "Lefèvre" in row
+    english = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="en").content
+    lines = english.decode("utf-8-sig").splitlines()
+    assert lines[0] == "email,first name,last name,department,link"
+
+
+def test_the_command_keeps_its_plain_default_for_scripts():
+    campaign, _ = launched(employees=1)
+    out = io.StringIO()
+    call_command("campaign_links", campaign.name, stdout=out)
+    assert not out.getvalue().startswith("\ufeff")
+    assert out.getvalue().startswith("email,first_name,last_name,department,link\n")
 
 
 def test_the_admin_prints_one_letter_with_a_qr_code_per_person(admin_client):
@@ -178,8 +205,17 @@ def _hostile_staff() -> None:
     EmployeeFactory(email=HOSTILE_EMAIL, first_name="Ann")
 
 
-def _assert_hostile_links_neutralised(rows: list[list[str]]) -> None:
-    assert rows[0] == ["email", "first_name", "last_name", "department", "link"]
+def _assert_hostile_links_neutralised(
+    rows: list[list[str]],
+    header: tuple[str, ...] = (
+        "email",
+        "first_name",
+        "last_name",
+        "department",
+        "link",
+    ),
+) -> None:
+    assert rows[0] == list(header)
     assert_csv_safe(rows)
     by_email = {row[0]: row for row in rows[1:]}
     assert len(by_email) == len(HOSTILE) + 1
@@ -202,10 +238,13 @@ def test_the_admin_download_neutralises_every_cell_whatever_hides_the_formula(
     _hostile_staff()
     campaign, _ = launched(employees=0)
     url = reverse("admin:notifications_campaign_links_csv", args=[campaign.pk])
-    response = admin_client.get(url)
+    response = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
-    text = response.content.decode()
-    _assert_hostile_links_neutralised(list(csv.reader(io.StringIO(text))))
+    text = response.content.decode("utf-8-sig")
+    _assert_hostile_links_neutralised(
+        list(csv.reader(io.StringIO(text))),
+        ("email", "first name", "last name", "department", "link"),
+    )
 
 
 def test_the_command_records_each_export_under_the_os_user():
