@@ -153,32 +153,32 @@ def test_it_lays_out_the_campaign_pages_in_a_browser(live_server, monkeypatch):
     }
     approval = campaign_make(name="Four eyes", deadline=_monday_evening())
     steering.launch_request(campaign=approval, user=User.objects.get(username="dpo"))
-    try:
-        with sync_playwright() as p:
-            browser = chromium_launch(p)
-            for language, campaign in campaigns.items():
-                options = {
-                    "locale": {"en": "en-US", "fr": "fr-FR"}[language],
-                    "viewport": {"width": 1280, "height": 900},
-                }
-                context = browser.new_context(**options)
-                page = _login(context, live_server.url, "dpo")
-                assert page.get_attribute("html", "lang") == language
-                _walk(page, live_server.url, language, campaign)
-                context.close()
-                # The second DPO's approval page: the message and its preview.
-                context = browser.new_context(**options)
-                with override_settings(LAUNCH_REQUIRES_APPROVAL=True):
-                    page = _login(context, live_server.url, second.username)
-                    page.goto(
-                        f"{live_server.url}/admin/notifications/campaign/"
-                        f"{approval.pk}/dashboard/approve/"
-                    )
-                    subjects = approval.contents.filter(is_current=True)
-                    text = _check(page, f"{language}-7-approval")
-                    assert all(c.subject in text for c in subjects)
-                    assert page.locator(".dash-preview-link").is_visible()
-                context.close()
-            browser.close()
-    finally:
+    with sync_playwright() as p:
+        browser = chromium_launch(p)
+        for language, campaign in campaigns.items():
+            options = {
+                "locale": {"en": "en-US", "fr": "fr-FR"}[language],
+                "viewport": {"width": 1280, "height": 900},
+            }
+            context = browser.new_context(**options)
+            page = _login(context, live_server.url, "dpo")
+            assert page.get_attribute("html", "lang") == language
+            _walk(page, live_server.url, language, campaign)
+            context.close()
+            # The second DPO's approval page: the message and its preview.
+            context = browser.new_context(**options)
+            with override_settings(LAUNCH_REQUIRES_APPROVAL=True):
+                page = _login(context, live_server.url, second.username)
+                page.goto(
+                    f"{live_server.url}/admin/notifications/campaign/"
+                    f"{approval.pk}/dashboard/approve/"
+                )
+                subjects = approval.contents.filter(is_current=True)
+                text = _check(page, f"{language}-7-approval")
+                assert all(c.subject in text for c in subjects)
+                assert page.locator(".dash-preview-link").is_visible()
+            context.close()
+        browser.close()
+        # The queries above ran inside Playwright's sync API, on a connection
+        # of its own: close it here or it blocks dropping the test database.
         connections.close_all()
