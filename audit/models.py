@@ -42,6 +42,10 @@ class AuditAction(models.TextChoices):
     LAUNCH_APPROVAL = "launch_approval", _("Launch approved")
     EMPLOYEE_CHANGE = "employee_change", _("Employee changed in the admin")
     LINKS_EXPORT = "links_export", _("Personal links exported or printed")
+    SSO_LOGIN = "sso_login", _("Signed in through the identity provider")
+    SSO_REFUSED = "sso_refused", _("Sign-in through the identity provider refused")
+    ROLE_CHANGE = "role_change", _("Roles changed by the identity provider")
+    BREAK_GLASS = "break_glass", _("Emergency password login granted")
 
 
 class ChainHead(models.Model):

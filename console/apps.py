@@ -7,7 +7,8 @@ from django.utils.translation import gettext_lazy as _
 
 class ConsoleConfig(AppConfig):
     """What the DPO does across the domains: evidence, the rights of access
-    and erasure, retention, the admin site and its login. No models."""
+    and erasure, retention, the admin site and its login (with the identity
+    provider's accounts and break-glass grants)."""
 
     default = True
     name = "console"
