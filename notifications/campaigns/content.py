@@ -13,15 +13,21 @@ import json
 import re
 from collections.abc import Container
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
+from email.header import Header
+from email.message import Message
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.utils import DNS_NAME
+from django.core.validators import validate_email
 from django.template.loader import render_to_string
-from django.utils import formats, translation
-from django.utils.html import escape, linebreaks
+from django.utils import formats, timezone, translation
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from notifications.models import Campaign, CampaignContent, StepKind
@@ -157,13 +163,33 @@ def ack_url(token: str) -> str:
     return f"{settings.SITE_URL}/a/{token}/"
 
 
+def _zone_name(tz: ZoneInfo) -> str:
+    key = getattr(tz, "key", "") or "UTC"
+    if key in ("UTC", "Etc/UTC", "GMT", "Etc/GMT"):
+        return "UTC"
+    # "Europe/Paris" → "Paris time": what people say, not the zone's id.
+    city = key.rsplit("/", 1)[-1].replace("_", " ")
+    return _("%(city)s time") % {"city": city}
+
+
 def deadline_display(deadline: datetime, *, tz: ZoneInfo, language: str) -> str:
+    """The deadline as people write it in ``language``, in the campaign's zone:
+    "14 December 2026, 18:00 (Paris time)", "14 décembre 2026 à 18 h 00
+    (heure de Paris)"; the date alone at midnight."""
     local = deadline.astimezone(tz)
     with translation.override(language):
-        text = formats.date_format(local, "DATE_FORMAT")
-        if local.hour or local.minute:
-            text += " " + formats.time_format(local, "TIME_FORMAT")
-    return text
+        day = formats.date_format(local, "j F Y")
+        if not (local.hour or local.minute):
+            return day
+        hour = _("%(hour)s:%(minute)s") % {
+            "hour": f"{local.hour:02d}",
+            "minute": f"{local.minute:02d}",
+        }
+        return _("%(date)s, %(time)s (%(zone)s)") % {
+            "date": day,
+            "time": hour,
+            "zone": _zone_name(tz),
+        }
 
 
 def days_left(deadline: datetime, *, tz: ZoneInfo, now: datetime) -> int:
@@ -199,29 +225,160 @@ def substitute(text: str, values: dict[str, str], *, html: bool = False) -> str:
     return _PLACEHOLDER_RE.sub(replace, text)
 
 
+_NBSP = "\u00a0"
+# French spacing: a space before ; : ! ? » and after « is non-breaking (the
+# punctuation never starts a line). Only a space already typed is changed, so
+# "https://" and "10:30" stay as they are.
+_FR_SPACE_BEFORE = re.compile(r"[ \t]+(?=[;:!?»])")
+_FR_SPACE_AFTER = re.compile(r"(?<=«)[ \t]+")
+_TAG = re.compile(r"(<style\b.*?</style>|<[^>]*>)", re.DOTALL | re.IGNORECASE)
+
+
+def typography(text: str, *, language: str, html: bool = False) -> str:
+    """``text`` with the spacing its language's typography asks for (French:
+    non-breaking spaces); HTML tags are left alone."""
+    if language != "fr":
+        return text
+    if html:
+        pieces = _TAG.split(text)
+        return "".join(
+            p if i % 2 else typography(p, language=language)
+            for i, p in enumerate(pieces)
+        )
+    return _FR_SPACE_AFTER.sub(_NBSP, _FR_SPACE_BEFORE.sub(_NBSP, text))
+
+
+_STEP_LINE = re.compile(r"^\s*\d{1,2}[.)]\s+(.*)$")
+_P = '<p style="margin: 0 0 16px;">'
+_BUTTON = (
+    '<table role="presentation" border="0" cellspacing="0" cellpadding="0" '
+    'style="margin: 8px 0 12px; border-collapse: separate;"><tr>\n'
+    '<td align="center" bgcolor="#0b57d0" style="border-radius: 6px; '
+    'background-color: #0b57d0;">'
+    '<a class="ack-button" href="{url}" target="_blank" style="display: '
+    "inline-block; padding: 14px 28px; font-family: Arial, Helvetica, "
+    "sans-serif; font-size: 16px; font-weight: bold; line-height: 20px; "
+    'color: #ffffff; text-decoration: none; border-radius: 6px;">{label}</a>'
+    "</td>\n</tr></table>\n"
+    '<p class="mail-muted" style="margin: 0 0 16px; font-size: 13px; line-height: 1.5; '
+    'color: #555555; word-break: break-all;">{hint}<br>\n'
+    '<a href="{url}" style="color: #0b57d0;">{url}</a></p>'
+)
+
+
+def link_button(link: str) -> str:
+    """The personal link as a button that every mail client draws (a table
+    cell with a background, not CSS alone), the address itself below it for
+    clients that hide buttons and for people who copy it."""
+    return _BUTTON.format(
+        url=escape(link),
+        label=escape(_("Confirm that I have read it")),
+        hint=escape(_("If the button does not work, open this address:")),
+    )
+
+
+def _block_html(lines: list[str], link: str) -> list[str]:
+    out: list[str] = []
+    para: list[str] = []
+    steps: list[str] = []
+
+    def linked(line: str) -> str:
+        html = str(escape(line))
+        if link:
+            escaped = str(escape(link))
+            html = html.replace(escaped, f'<a href="{escaped}">{escaped}</a>')
+        return html
+
+    def flush() -> None:
+        if para:
+            out.append(_P + "<br>\n".join(para) + "</p>")
+            para.clear()
+        if steps:
+            items = "".join(f'<li style="margin: 0 0 8px;">{s}</li>\n' for s in steps)
+            out.append(
+                '<ol style="margin: 0 0 16px; padding-left: 24px;">\n' + items + "</ol>"
+            )
+            steps.clear()
+
+    for line in lines:
+        step = _STEP_LINE.match(line)
+        if link and line.strip() == link:
+            flush()
+            out.append(link_button(link))
+        elif step:
+            if para:
+                out.append(_P + "<br>\n".join(para) + "</p>")
+                para.clear()
+            steps.append(linked(step.group(1)))
+        else:
+            if steps:
+                flush()
+            para.append(linked(line))
+    flush()
+    return out
+
+
 def text_to_html(text: str, *, link: str) -> str:
-    """Escaped paragraphs and line breaks; only ``link`` becomes clickable.
+    """Escaped paragraphs; numbered lines become a list; a line holding only
+    ``link`` becomes a button. Only ``link`` becomes clickable.
 
     Linking only our own acknowledgement address keeps every other URL typed
     in the text visible as text (anti-phishing: no hidden targets).
     """
-    html = str(escape(text))
-    if link:
-        escaped = str(escape(link))
-        html = html.replace(escaped, f'<a href="{escaped}">{escaped}</a>')
-    return linebreaks(html)
+    text = text.replace("\r\n", "\n").strip()
+    blocks = [b for b in re.split(r"\n[ \t]*\n", text) if b.strip()]
+    html: list[str] = []
+    for block in blocks:
+        html.extend(_block_html(block.split("\n"), link))
+    return "\n".join(html)
 
 
 def verify_url() -> str:
     return f"{settings.SITE_URL}/verify/"
 
 
+# Values a wrapper template shows: French spacing is applied to the
+# template's own words, never inside a value (a name, a link, the DPO's text,
+# already spaced), so each stands as a marker while the spacing is done.
+_KEPT = (
+    "first_name",
+    "last_name",
+    "ack_url",
+    "body_text",
+    "body_html",
+    "subject",
+    "dpo_contact",
+    "reference",
+    "deadline",
+    "verify_url",
+)
+
+
+def _spaced(text: str, kept: dict[str, str], *, html: bool) -> str:
+    text = typography(text, language="fr", html=html)
+    for mark, value in kept.items():
+        if mark in text:
+            shown = value if not html or mark.endswith("body_html") else escape(value)
+            text = text.replace(mark, str(shown))
+    return text
+
+
 def _render_email(name: str, language: str, context: dict) -> tuple[str, str, str]:
     context = {**context, "language": language, "verify_url": verify_url()}
+    kept: dict[str, str] = {}
+    if language == "fr":
+        for key in _KEPT:
+            if isinstance(context.get(key), str) and context[key]:
+                mark = f"Zq7Kept{len(kept)}x{key}"
+                kept[mark], context[key] = context[key], mark
     with translation.override(language):
         subject = render_to_string(f"emails/{name}-subject.txt", context)
         text = render_to_string(f"emails/{name}-body.txt", context)
         html = render_to_string(f"emails/{name}-body.html", context)
+    for mark, value in kept.items():
+        subject = subject.replace(mark, value)
+    if kept:
+        text, html = _spaced(text, kept, html=False), _spaced(html, kept, html=True)
     return " ".join(subject.split()), text, html
 
 
@@ -244,11 +401,17 @@ def message_render(
         token=token,
         now=now,
     )
-    body_text = substitute(content.body_text, values)
+    language = content.language
+    body_text = substitute(typography(content.body_text, language=language), values)
     if content.body_html:
-        body_html = substitute(content.body_html, values, html=True)
+        body_html = substitute(
+            typography(content.body_html, language=language, html=True),
+            values,
+            html=True,
+        )
     else:
-        body_html = text_to_html(body_text, link=values["ack_url"])
+        with translation.override(language):  # the button's words
+            body_html = text_to_html(body_text, link=values["ack_url"])
     context = {
         "campaign": campaign,
         "kind": kind,
@@ -295,16 +458,97 @@ def digest_render(
     return RenderedMessage(language, subject, text, html)
 
 
+_EMAIL_IN_TEXT = re.compile(r"[^\s<>(),;:\"']+@[^\s<>(),;:\"']+\.[A-Za-z]{2,}")
+
+
+def from_address(campaign: Campaign) -> str:
+    """The From of a campaign's messages: its sender, with EMAIL_FROM_NAME as
+    the display name unless the sender already names itself."""
+    sender = campaign.from_email or settings.DEFAULT_FROM_EMAIL
+    name, address = parseaddr(sender)
+    display = getattr(settings, "EMAIL_FROM_NAME", "")
+    if name or not display or not address:
+        return sender
+    return formataddr((display, address))
+
+
+def reply_to_address(campaign: Campaign) -> str:
+    """Where a reply goes: the campaign's reply-to address, else the e-mail
+    address in its DPO contact (a reply should reach the DPO, not the
+    sending mailbox), else nowhere (the From)."""
+    if campaign.reply_to:
+        return campaign.reply_to
+    found = _EMAIL_IN_TEXT.findall(campaign.dpo_contact or "")
+    if len(found) != 1:
+        return ""
+    try:
+        validate_email(found[0])
+    except ValidationError:
+        return ""
+    return found[0]
+
+
+@lru_cache(maxsize=64)
+def message_id_domain(sender: str) -> str:
+    """The domain of a From address, for Message-IDs: an id on the sending
+    domain, not the worker's host name (``@localhost`` is a spam signal)."""
+    domain = parseaddr(sender)[1].rpartition("@")[2].strip().rstrip(".")
+    try:
+        return domain.encode("idna").decode("ascii") if domain else DNS_NAME
+    except UnicodeError:
+        return DNS_NAME
+
+
+def date_header(tz: tzinfo | None, now: datetime | None = None) -> str:
+    """RFC 5322 Date in ``tz`` with its real offset (+0100, +0000), never the
+    "-0000" (zone unknown) of formatdate()."""
+    moment = (now or timezone.now()).astimezone(tz or ZoneInfo("UTC"))
+    return format_datetime(moment.replace(microsecond=0))
+
+
+@lru_cache(maxsize=64)
+def subject_header(subject: str, encoding: str) -> str:
+    """The Subject's value: plain when ASCII, else RFC 2047 words whose first
+    one fits after "Subject: ". Django's own encoding leaves the first line
+    empty, which many clients decode with a leading space."""
+    try:
+        subject.encode("ascii")
+    except UnicodeEncodeError:
+        return Header(subject, encoding, header_name="Subject").encode()
+    return subject
+
+
+class CampaignEmail(EmailMultiAlternatives):
+    """Django's message, with a Subject that decodes without a leading space."""
+
+    def message(self) -> Message:
+        subject, self.subject = self.subject, ""
+        try:
+            msg = super().message()
+        finally:
+            self.subject = subject
+        encoding = self.encoding or settings.DEFAULT_CHARSET
+        msg.replace_header("Subject", subject_header(subject, encoding))
+        return msg
+
+
 def email_build(
     message: RenderedMessage, *, campaign: Campaign, to: str
 ) -> EmailMultiAlternatives:
-    email = EmailMultiAlternatives(
+    sender = from_address(campaign)
+    reply_to = reply_to_address(campaign)
+    email = CampaignEmail(
         subject=message.subject,
         body=message.body_text,
-        from_email=campaign.from_email or settings.DEFAULT_FROM_EMAIL,
+        from_email=sender,
         to=[to],
-        reply_to=[campaign.reply_to] if campaign.reply_to else None,
-        headers={"X-Campaign-Reference": campaign.reference},
+        reply_to=[reply_to] if reply_to else None,
+        headers={
+            "X-Campaign-Reference": campaign.reference,
+            "Content-Language": message.language,
+            "Date": date_header(ZoneInfo(campaign.time_zone)),
+            "Message-ID": make_msgid(domain=message_id_domain(sender)),
+        },
     )
     email.attach_alternative(message.body_html, "text/html")
     return email

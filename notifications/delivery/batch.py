@@ -14,13 +14,17 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
-from django.conf import settings
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailRecipientsRefused,
+    AnymailUnsupportedFeature,
+)
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
 from django.utils import timezone
 
 from common.db import cursor_prepared
+from notifications.campaigns import content as content_mod
 from notifications.delivery.claim import (
     SendReport,
     _Claim,
@@ -60,12 +64,21 @@ def _send_one_batch(
         by_address.setdefault(out.to.lower(), out)
     duplicates = [o for o in outgoing if by_address[o.to.lower()] is not o]
     batch = list(by_address.values())
+    reply_to = content_mod.reply_to_address(campaign)
+    languages = {o.message.language for o in batch}
+    headers = {"X-Campaign-Reference": campaign.reference}
+    if len(languages) == 1:
+        headers["Content-Language"] = batch[0].message.language
     email = EmailMultiAlternatives(
-        from_email=campaign.from_email or settings.DEFAULT_FROM_EMAIL,
+        from_email=content_mod.from_address(campaign),
         to=[o.to for o in batch],
-        reply_to=[campaign.reply_to] if campaign.reply_to else None,
-        headers={"X-Campaign-Reference": campaign.reference},
+        reply_to=[reply_to] if reply_to else None,
+        headers=headers,
     )
+    if len(languages) > 1:  # each message's own language, in the same call
+        email.merge_headers = {
+            o.to: {"Content-Language": o.message.language} for o in batch
+        }
     email.template_id = k.batch_template
     email.merge_data = {
         o.to: {
@@ -78,6 +91,11 @@ def _send_one_batch(
     claim.wait_for(len(batch))
     try:
         get_connection(ignore_recipient_status=True).send_messages([email])
+    except AnymailUnsupportedFeature:
+        # An ESP without per-recipient headers: one call per language.
+        for language in sorted(languages):
+            group = [o for o in batch if o.message.language == language]
+            _send_one_batch(campaign, group, k, report, claim)
     except Exception as exc:
         _on_error([o.row for o in batch], exc, report)
     else:

@@ -35,13 +35,15 @@ import smtplib
 import sys
 import time
 from dataclasses import dataclass
-from email.utils import formatdate, make_msgid
+from datetime import UTC, datetime, tzinfo
+from email.utils import make_msgid
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import sanitize_address
-from django.core.mail.utils import DNS_NAME
 from django.utils.html import escape
+
+from notifications.campaigns.content import date_header, message_id_domain
 
 # RFC 5322's hard limit, the one Django's SafeMIMEText checks.
 _LINE_LIMIT = 998
@@ -79,14 +81,22 @@ class Prototype:
     # For each line holding a personal value: its length without the markers
     # and how many times each value's slot occurs on it.
     marked_lines: tuple[tuple[int, tuple[tuple[str, int], ...]], ...]
+    # The Date's zone (the campaign's) and the Message-ID's domain (the From's).
+    tz: tzinfo | None = None
+    domain: str = "localhost"
 
     @classmethod
     def build(
-        cls, email: EmailMultiAlternatives, marks: dict[str, str]
+        cls,
+        email: EmailMultiAlternatives,
+        marks: dict[str, str],
+        *,
+        tz: tzinfo | None = None,
     ) -> Prototype | None:
         """``email`` rendered with ``marks`` (name → marker) in the text part,
         ``html_mark(marker)`` in the HTML part, and ``TO_MARK`` as its only
-        recipient; None when this message cannot be filled safely."""
+        recipient; None when this message cannot be filled safely. Its Date
+        is written in ``tz`` (UTC when None)."""
         email.extra_headers["Message-ID"] = _MESSAGE_ID_MARK
         msg = email.message()
         subject = str(msg["Subject"])
@@ -126,6 +136,8 @@ class Prototype:
             sender=smtplib.quoteaddr(sanitize_address(email.from_email, encoding)),
             seven_bit=b"content-transfer-encoding: 7bit" in lowered,
             marked_lines=tuple(marked),
+            tz=tz,
+            domain=message_id_domain(email.from_email),
         )
 
     def fill(self, values: dict[str, str], to: str) -> tuple[bytes, str] | None:
@@ -144,9 +156,9 @@ class Prototype:
         for bare, counts in self.marked_lines:
             if bare + sum(len(encoded[n]) * k for n, k in counts) > _LINE_LIMIT:
                 return None
-        message_id = make_msgid(domain=DNS_NAME)
+        message_id = make_msgid(domain=self.domain)
         encoded["to"] = to.encode()
-        encoded["date"] = _date().encode()
+        encoded["date"] = _date(self.tz).encode()
         encoded["message_id"] = message_id.encode()
         # The standard library's boundary format (Generator._make_boundary).
         encoded["boundary"] = f"{random.randrange(sys.maxsize):019d}".encode()
@@ -154,16 +166,17 @@ class Prototype:
         return data, message_id
 
 
-_last_date: tuple[int, str] = (0, "")
+_last_date: dict[tzinfo | None, tuple[int, str]] = {}
 
 
-def _date() -> str:
-    # What Django's message() puts in Date, computed once per second.
-    global _last_date
+def _date(tz: tzinfo | None) -> str:
+    # What email_build puts in Date, computed once per second and zone.
     second = int(time.time())
-    if _last_date[0] != second:
-        _last_date = (second, formatdate(localtime=settings.EMAIL_USE_LOCALTIME))
-    return _last_date[1]
+    last = _last_date.get(tz)
+    if last is None or last[0] != second:
+        last = (second, date_header(tz, datetime.fromtimestamp(second, tz=UTC)))
+        _last_date[tz] = last
+    return last[1]
 
 
 def sendmail(smtp: smtplib.SMTP, sender: str, to: str, data: bytes) -> None:

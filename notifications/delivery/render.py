@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import Message
 from email.policy import Compat32
-from email.utils import make_msgid
 from functools import cache, lru_cache
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import forbid_multi_line_headers
-from django.core.mail.utils import DNS_NAME
 from django.utils.html import escape
 
 from notifications.campaigns import content as content_mod
@@ -133,7 +132,9 @@ class _Renderer:
                 dataclasses.replace(proto, body_html=html),
             )
             self._raw[out.prototype] = rawmail.Prototype.build(
-                _email(self.campaign, marked), _MARKS
+                _email(self.campaign, marked),
+                _MARKS,
+                tz=ZoneInfo(self.campaign.time_zone),
             )
         proto_bytes = self._raw[out.prototype]
         if proto_bytes is None:
@@ -176,6 +177,9 @@ class _CampaignEmail(EmailMultiAlternatives):
     The bytes are otherwise Django's (tests/notifications/delivery/test_sending.py compares them).
     """
 
+    def _subject_value(self, subject: str, encoding: str) -> str:
+        return _subject_header(subject, encoding)
+
     def message(self) -> Message:
         subject, self.subject = self.subject, ""
         try:
@@ -183,7 +187,7 @@ class _CampaignEmail(EmailMultiAlternatives):
         finally:
             self.subject = subject
         encoding = self.encoding or settings.DEFAULT_CHARSET
-        msg.replace_header("Subject", _subject_header(subject, encoding))
+        msg.replace_header("Subject", self._subject_value(subject, encoding))
         msg.policy = _FOLD_ONCE
         if msg.is_multipart():
             boundary = _boundary()
@@ -226,9 +230,17 @@ def _boundary() -> str:
     return "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
 
 
+class _SentEmail(_CampaignEmail):
+    """What we send: content.CampaignEmail's bytes (its Subject folded so that
+    it decodes without a leading space) at _CampaignEmail's cost."""
+
+    def _subject_value(self, subject: str, encoding: str) -> str:
+        return content_mod.subject_header(subject, encoding)
+
+
 def _email(campaign: Campaign, out: _Outgoing) -> EmailMultiAlternatives:
+    # email_build sets our own Message-ID, on the sender's domain, known
+    # before sending: over SMTP it is the only id.
     email = content_mod.email_build(out.message, campaign=campaign, to=out.to)
-    email.__class__ = _CampaignEmail  # the same message; only message() differs
-    # Our own Message-ID, known before sending: over SMTP it is the only id.
-    email.extra_headers["Message-ID"] = make_msgid(domain=DNS_NAME)
+    email.__class__ = _SentEmail  # the same message; only message() differs
     return email

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -83,7 +84,7 @@ def test_it_formats_the_deadline_in_the_recipient_language():
     assert "3 novembre 2025" in fr.body_text
     employee.language = "en"
     en = services.message_for_employee(step=step, employee=employee, now=NOW)
-    assert "Nov. 3, 2025" in en.body_text or "November 3, 2025" in en.body_text
+    assert "3 November 2025" in en.body_text
     assert en.language == "en"
     assert "From 3 November 2025, LinkedIn" in en.body_text
 
@@ -214,3 +215,117 @@ def test_a_preview_never_shows_the_persons_own_link_and_counts_days_from_the_ste
     assert f"{days} days left" in message.body_text or (
         days == 1 and "1 day left" in message.body_text
     )
+
+
+# --- Mail that looks professional ------------------------------------------------
+
+NBSP = "\u00a0"
+DEADLINE = datetime(2026, 12, 14, 18, 0, tzinfo=PARIS)
+
+
+@pytest.mark.parametrize(
+    ("language", "zone", "expected"),
+    [
+        ("en", "Europe/Paris", "14 December 2026, 18:00 (Paris time)"),
+        (
+            "fr",
+            "Europe/Paris",
+            f"14 décembre 2026 à 18{NBSP}h{NBSP}00 (heure de Paris)",
+        ),
+        ("en", "America/New_York", "14 December 2026, 12:00 (New York time)"),
+        ("en", "UTC", "14 December 2026, 17:00 (UTC)"),
+    ],
+)
+def test_it_writes_the_deadline_as_people_of_each_language_do(language, zone, expected):
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    assert content.deadline_display(DEADLINE, tz=tz, language=language) == expected
+
+
+def test_a_deadline_at_midnight_is_a_date():
+    midnight = datetime(2026, 12, 14, 0, 0, tzinfo=PARIS)
+    assert content.deadline_display(midnight, tz=PARIS, language="fr") == (
+        "14 décembre 2026"
+    )
+
+
+@pytest.mark.django_db
+def test_the_acknowledgement_page_and_the_mail_show_the_same_deadline():
+    campaign = campaign_make(deadline=DEADLINE)
+    values = content.placeholder_values(
+        campaign=campaign,
+        language="en",
+        first_name="",
+        last_name="",
+        token="t",
+        now=NOW,
+    )
+    assert values["deadline"] == "14 December 2026, 18:00 (Paris time)"
+
+
+BODY = {
+    "fr": "Bonjour {{ first_name }},\n\nCe réglage est activé par défaut : "
+    "faites-le avant le {{ deadline }} ; merci !\n"
+    "1. Ouvrez « Préférences et confidentialité ».\n"
+    "2. Décochez l'option.\n\nVotre lien :\n{{ ack_url }}\n\nLe DPO",
+    "en": "Hello {{ first_name }},\n\nThe setting is on by default: do it "
+    "before {{ deadline }}; thanks!\n1. Open Settings.\n"
+    "2. Untick the option.\n\nYour link:\n{{ ack_url }}\n\nThe DPO",
+}
+
+
+def _message(language: str, first_name: str = "Zoé ?") -> content.RenderedMessage:
+    campaign = campaign_make(
+        name=f"Mail {language} {first_name}",
+        deadline=DEADLINE,
+        dpo_contact="dpo@example.com",
+    )
+    version = campaign.contents.get(language=language)
+    version.body_text, version.body_html = BODY[language], ""
+    return content.message_render(
+        campaign=campaign,
+        content=version,
+        kind=StepKind.FIRST,
+        first_name=first_name,
+        last_name="",
+        token="tok",
+        now=NOW,
+    )
+
+
+@pytest.mark.django_db
+def test_it_spaces_french_punctuation_but_not_names_links_or_english():
+    fr = _message("fr")
+    for part in (fr.body_text, fr.body_html):
+        assert f"défaut{NBSP}: faites" in part and f"{NBSP};" in part
+        assert f"merci{NBSP}!" in part
+        assert f"«{NBSP}Préférences et confidentialité{NBSP}»" in part
+        assert "/a/tok/" in part and "Bonjour Zoé ?," in part  # the name as given
+        # The subject (the <title>) stays as the header carries it.
+        shown = re.sub(r"<title>.*?</title>", "", part.replace("Zoé ?", ""))
+        assert " :" not in shown and " ;" not in shown and "://" in shown
+    assert f"Référence de la campagne{NBSP}:" in fr.body_html
+    assert "Je confirme l&#x27;avoir lu" in fr.body_html  # the button's words
+    en = _message("en", first_name="Zoe")
+    assert NBSP not in en.body_text + en.body_html
+
+
+@pytest.mark.django_db
+def test_the_html_part_has_a_button_the_link_under_it_and_the_steps_as_a_list():
+    message = _message("en", first_name="Zoe")
+    html = message.body_html
+    link = re.search(r"https?://\S+/a/tok/", message.body_text).group(0)
+    button = re.search(r'<table role="presentation"[^>]*>.*?</table>', html, re.S)
+    assert f'href="{link}"' in button.group(0) and "bgcolor=" in button.group(0)
+    assert "Confirm that I have read it" in button.group(0)
+    assert f">{link}</a>" in html[button.end() :]  # the plain address below
+    steps = re.search(r"<ol[^>]*>(.*?)</ol>", html, re.S).group(1)
+    assert steps.count("<li") == 2 and "Open Settings." in steps
+    assert 'name="color-scheme"' in html and "width=device-width" in html
+    # Nothing fixed but a maximum: it fits a 375 px phone.
+    assert not re.search(r'width="\d+"|(?<![-\w])width:\s*\d+px', html)
+    # The plain text: the link alone on its line, the steps numbered.
+    lines = message.body_text.splitlines()
+    assert link in lines
+    assert [line[:3] for line in lines if re.match(r"\d\. ", line)] == ["1. ", "2. "]

@@ -13,7 +13,7 @@ import re
 import smtplib
 import string
 from datetime import timedelta
-from email import message_from_bytes
+from email import message_from_bytes, policy
 
 import pytest
 from django.conf import settings
@@ -178,3 +178,21 @@ def test_sendmail_refusals_raise_what_smtplib_raises_and_keep_the_connection():
         rawmail.sendmail(smtp, "<dpo@example.com>", "anne@example.com", data)
         smtp.quit()
     assert sink.addresses() == ["anne@example.com"]
+
+
+@pytest.mark.django_db
+def test_a_filled_message_is_dated_in_the_campaign_zone_on_the_senders_domain():
+    campaign = campaign_make(
+        name="Raw zone",
+        deadline=timezone.now() + timedelta(days=9),
+        time_zone="Asia/Kolkata",
+        from_email="dpo@corp.example",
+    )
+    content = campaign.contents.get(language="en")
+    _message, raw = _fast(
+        campaign, content, first="Anne", last="Martin", to="anne@example.com"
+    )
+    parsed = message_from_bytes(raw[1], policy=policy.default)
+    assert str(parsed["Date"]).endswith(" +0530")  # India has no summer time
+    assert raw[2].endswith("@corp.example>") and parsed["Message-ID"] == raw[2]
+    assert parsed["Content-Language"] == "en"
