@@ -18,6 +18,7 @@ urlpatterns = [
     # character was lost), whatever the token.
     re_path(r"^a/(?![^/]+\Z)", ack_views.bad_link),
     path("admin/", admin.site.urls),
+    path("sso/", include("console.sso_urls")),  # sign-in through OIDC_ISSUER
     path("anymail/", include("anymail.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

@@ -19,6 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from django_otp import devices_for_user
 from django_otp.forms import OTPAuthenticationFormMixin
 
+from console.break_glass import password_login_allowed
+
 
 def _key(kind: str, value: str) -> str:
     digest = hashlib.sha256(value.lower().encode()).hexdigest()[:32]
@@ -72,6 +74,11 @@ class LoginForm(AdminAuthenticationForm, OTPAuthenticationFormMixin):
         return device
 
     def clean(self) -> dict:
+        if not password_login_allowed(self.data.get("username", "")):
+            raise forms.ValidationError(
+                _("Password login is turned off. Sign in with your company account."),
+                code="password_login_off",
+            )
         self.cleaned_data = super().clean()
         user = self.get_user()
         if user is None:

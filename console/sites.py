@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from console import login, views
+from console import break_glass, login, sso, views
 
 
 class NotifyAdminSite(admin.AdminSite):
@@ -25,17 +25,25 @@ class NotifyAdminSite(admin.AdminSite):
     site_title = gettext_lazy("Staff notifications")
     index_title = gettext_lazy("Administration")
     login_form = login.LoginForm
-    login_template = "otp/admin111/login.html"
+    login_template = "console/login.html"
 
     def has_permission(self, request: HttpRequest) -> bool:
         if not super().has_permission(request):
             return False
+        if request.session.get(sso.SESSION_KEY):
+            return True  # the identity provider asked for the second factor
         if settings.OTP_REQUIRED:
             is_verified = getattr(request.user, "is_verified", None)
             return bool(is_verified and is_verified())
         return True
 
     def login(self, request: HttpRequest, extra_context: dict | None = None):
+        extra_context = {
+            **(extra_context or {}),
+            "sso_enabled": sso.enabled(),
+            "sso_provider": sso.conf("OIDC_PROVIDER_NAME"),
+            "password_login": sso.conf("ADMIN_PASSWORD_LOGIN"),
+        }
         if request.method != "POST":
             return super().login(request, extra_context)
         if login.login_blocked(request):
@@ -53,8 +61,18 @@ class NotifyAdminSite(admin.AdminSite):
         response = super().login(request, extra_context)
         if response.status_code in (301, 302):
             login.login_succeeded(request)
+            break_glass.break_glass_used(user=request.user)
         else:
             login.login_failed(request)
+        return response
+
+    def logout(self, request: HttpRequest, extra_context: dict | None = None):
+        # Read before the session ends: an SSO session also ends the
+        # provider's, where it offers an end_session_endpoint.
+        end_session = sso.end_session_url(request) if request.method == "POST" else None
+        response = super().logout(request, extra_context)
+        if end_session and response.status_code == 200:
+            return HttpResponseRedirect(end_session)
         return response
 
     def get_urls(self):
