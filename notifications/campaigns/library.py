@@ -67,7 +67,7 @@ Merci d'indiquer que vous avez lu ce message (un clic, sans mot de passe) :
 Le délégué à la protection des données
 """
 
-_LINKEDIN_FR_PAGE = """À compter du 3 novembre 2025, LinkedIn peut entraîner ses modèles d'IA générative avec les données de ses membres européens, sauf si chacun s'y oppose. Le réglage est activé par défaut.
+_LINKEDIN_FR_PAGE = """À compter du 3 novembre 2025, LinkedIn entraîne ses modèles d'IA générative avec les données de ses membres européens, sauf si chacun s'y oppose. Le réglage est activé par défaut.
 
 Utilisé : profil (nom, photo, poste, formation, compétences, recommandations, localisation), publications et commentaires, activité dans les groupes, échanges avec des recruteurs, saisies dans les outils d'IA de LinkedIn.
 Exclu : messages privés et données salariales. Les comptes de membres probablement mineurs ne sont pas concernés.
@@ -104,7 +104,7 @@ Please confirm that you have read this message (one click, no password):
 The Data Protection Officer
 """
 
-_LINKEDIN_EN_PAGE = """From 3 November 2025, LinkedIn may train its generative AI models on the data of its European members unless each of them objects. The setting is on by default.
+_LINKEDIN_EN_PAGE = """From 3 November 2025, LinkedIn trains its generative AI models on the data of its European members unless each of them objects. The setting is on by default.
 
 Used: profile (name, photo, job, education, skills, recommendations, location), posts and comments, group activity, exchanges with recruiters, what you type into LinkedIn's AI tools.
 Excluded: private messages and salary data. Accounts of members who are likely under 18 are not used.
