@@ -232,6 +232,17 @@ def _export_rows(
         )
 
 
+def _sheet_title(show: str) -> str:
+    """The Excel sheet named after the list it holds, as the people page's
+    filter names it (not openpyxl's "Sheet")."""
+    titles = {
+        "outstanding": _("Not yet acknowledged"),
+        "acknowledged": _("Acknowledged"),
+        "all": _("Everyone"),
+    }
+    return titles.get(show, titles["outstanding"])
+
+
 def _csv_chunks(
     headers: list[str], rows: Iterator[tuple], *, delimiter: str
 ) -> Iterator[bytes]:
@@ -555,6 +566,7 @@ class Dashboard:
                     rows, step_labels, csv_text=False, deadline=campaign.deadline
                 ),
                 f"{filename}.xlsx",
+                title=_sheet_title(filters.show),
             )
         else:
             chunks = _csv_chunks(

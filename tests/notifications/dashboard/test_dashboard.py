@@ -216,6 +216,7 @@ def test_it_exports_the_outstanding_as_xlsx(client, dpo, built):
     outstanding = built.campaign.recipients.filter(acknowledged_at=None).count()
     assert len(rows) == outstanding + 1
     assert rows[0][2] == "Email"
+    assert book.active.title == "Not yet acknowledged"
 
 
 def test_it_refuses_an_unknown_export_format(client, dpo, built):
