@@ -239,6 +239,8 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "dpo@example.com")
+# Display name of the sender ("Acme — Data protection <dpo@…>"); empty: none.
+EMAIL_FROM_NAME = env_str("EMAIL_FROM_NAME", "")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
@@ -283,6 +285,12 @@ IMPORT_MAX_UNCOMPRESSED_BYTES = env_int(
 IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 2_500_000, minimum=1)
 IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 500, minimum=1)
 IMPORT_MAX_CELL_CHARS = env_int("IMPORT_MAX_CELL_CHARS", 32_767, minimum=256)
+# A full-list import deactivating more than this share of the active staff
+# (a truncated export, the wrong file) is confirmed only by typing how many
+# people it deactivates (admin) or with --confirm-deactivate N (command).
+IMPORT_DEACTIVATE_WARN_PERCENT = env_int(
+    "IMPORT_DEACTIVATE_WARN_PERCENT", 10, minimum=0
+)
 
 # Cache: Redis when CACHE_URL is set (shared by every web process, so the
 # acknowledgement page's rate limit holds across gunicorn workers and
@@ -349,6 +357,25 @@ OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Staff notifications")
 LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5, minimum=1)
 LOGIN_MAX_FAILURES_PER_IP = env_int("LOGIN_MAX_FAILURES_PER_IP", 20, minimum=1)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+
+# Admin sign-in through the company's identity provider (OpenID Connect,
+# console/sso.py): on when OIDC_ISSUER is set. OIDC_ROLE_MAP maps the
+# provider's group names or ids to our roles: "dpo-team=DPO,auditors=Viewer".
+OIDC_ISSUER = env_str("OIDC_ISSUER").rstrip("/")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET")
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+OIDC_ROLE_CLAIM = env_str("OIDC_ROLE_CLAIM", "groups")
+OIDC_ROLE_MAP = env_str("OIDC_ROLE_MAP")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "SSO")
+OIDC_REQUIRE_ACR = env_list("OIDC_REQUIRE_ACR", [])
+# false: no password form for anyone, except an account given a few minutes
+# by `manage.py break_glass USER` (audited).
+ADMIN_PASSWORD_LOGIN = env_bool("ADMIN_PASSWORD_LOGIN", True)
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_ROLE_MAP):
+    raise ImproperlyConfigured(
+        "OIDC_ISSUER is set: OIDC_CLIENT_ID and OIDC_ROLE_MAP must be set too"
+    )
 
 # Retention (console/retention.py, `manage.py purge_expired`, daily task).
 RETENTION_DAYS_AFTER_CAMPAIGN = env_int("RETENTION_DAYS_AFTER_CAMPAIGN", 365, minimum=1)
