@@ -521,6 +521,9 @@ def subject_header(subject: str, encoding: str) -> str:
 class CampaignEmail(EmailMultiAlternatives):
     """Django's message, with a Subject that decodes without a leading space."""
 
+    def _subject_value(self, subject: str, encoding: str) -> str:
+        return subject_header(subject, encoding)
+
     def message(self) -> Message:
         subject, self.subject = self.subject, ""
         try:
@@ -528,7 +531,7 @@ class CampaignEmail(EmailMultiAlternatives):
         finally:
             self.subject = subject
         encoding = self.encoding or settings.DEFAULT_CHARSET
-        msg.replace_header("Subject", subject_header(subject, encoding))
+        msg.replace_header("Subject", self._subject_value(subject, encoding))
         return msg
 
 
