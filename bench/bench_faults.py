@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database  # noqa: E402
+from bench.common import campaign_launched, fresh_database  # noqa: E402
 
 FAULTS = ("kill", "flush", "restart", "database", "two-beats")
 
@@ -126,34 +126,10 @@ def beat(env: dict[str, str], log_dir: Path):
 
 
 def _campaign(recipients: int) -> None:
-    from datetime import timedelta
-
     from django.core.management import call_command
-    from django.utils import timezone
-
-    from employees.models import Employee
-    from notifications.campaigns import services
 
     call_command("migrate", verbosity=0)
-    Employee.objects.bulk_create(
-        (
-            Employee(
-                email=f"person{i}@example.com",
-                first_name=f"First{i}",
-                last_name=f"Last{i}",
-                language="fr" if i % 3 else "en",
-            )
-            for i in range(recipients)
-        ),
-        batch_size=2000,
-    )
-    campaign = services.campaign_create(
-        name="Faults",
-        template="linkedin-ai-optout",
-        deadline=timezone.now() + timedelta(days=10),
-        window=services.WindowSpec(enabled=False),
-    )
-    services.campaign_launch(campaign=campaign)
+    campaign_launched(recipients, name="Faults")
 
 
 def _database_outage(url: str, seconds: float) -> None:

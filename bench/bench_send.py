@@ -35,7 +35,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_by_pid, cpu_delta, fresh_database  # noqa: E402
+from bench.common import (  # noqa: E402
+    campaign_launched,
+    cpu_by_pid,
+    cpu_delta,
+    fresh_database,
+)
 
 
 def _cpu_seconds(process_group: int) -> float:
@@ -94,15 +99,10 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
-    from datetime import timedelta
-
     from django.core.management import call_command
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-    from django.utils import timezone
 
-    from employees.models import Employee
-    from notifications.campaigns import services
     from notifications.delivery import dispatch, send
     from notifications.models import Delivery, DeliveryStatus
     from tests.services import REDIS_URL
@@ -110,25 +110,7 @@ def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
-    Employee.objects.bulk_create(
-        (
-            Employee(
-                email=f"person{i}@example.com",
-                first_name=f"First{i}",
-                last_name=f"Last{i}",
-                language="fr" if i % 3 else "en",
-            )
-            for i in range(args.recipients)
-        ),
-        batch_size=2000,
-    )
-    campaign = services.campaign_create(
-        name="Bench",
-        template="linkedin-ai-optout",
-        deadline=timezone.now() + timedelta(days=10),
-        window=services.WindowSpec(enabled=False),
-    )
-    services.campaign_launch(campaign=campaign)
+    campaign_launched(args.recipients, name="Bench")
     print(
         f"setup: {args.recipients} employees enrolled in "
         f"{time.perf_counter() - started:.1f}s ({connection.vendor})"

@@ -1,4 +1,5 @@
-"""What the benchmarks share: a fresh database, and CPU read from /proc."""
+"""What the benchmarks share: a fresh database, a launched campaign, and CPU
+read from /proc."""
 
 from __future__ import annotations
 
@@ -50,3 +51,35 @@ def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds spent between two cpu_by_pid() readings (new processes count
     from zero)."""
     return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+def campaign_launched(recipients: int, *, name: str) -> None:
+    """Create ``recipients`` employees and launch the LinkedIn campaign for
+    them with no send window (its first step is due at once). Django must be
+    set up and the database migrated."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from employees.models import Employee
+    from notifications.campaigns import services
+
+    Employee.objects.bulk_create(
+        (
+            Employee(
+                email=f"person{i}@example.com",
+                first_name=f"First{i}",
+                last_name=f"Last{i}",
+                language="fr" if i % 3 else "en",
+            )
+            for i in range(recipients)
+        ),
+        batch_size=2000,
+    )
+    campaign = services.campaign_create(
+        name=name,
+        template="linkedin-ai-optout",
+        deadline=timezone.now() + timedelta(days=10),
+        window=services.WindowSpec(enabled=False),
+    )
+    services.campaign_launch(campaign=campaign)
