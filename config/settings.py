@@ -74,6 +74,9 @@ INSTALLED_APPS = [
     "notifications",
     "audit",
     "console",
+    "events",
+    "directory",
+    "api",
 ]
 
 MIDDLEWARE = [

@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from common.languages import EU_LANGUAGES
+
 
 class EmailStatus(models.TextChoices):
     OK = "ok", _("OK")
@@ -28,8 +30,12 @@ class Employee(models.Model):
     language = models.CharField(
         _("language"),
         max_length=8,
-        choices=settings.LANGUAGES,
+        choices=EU_LANGUAGES,
         default=settings.LANGUAGE_CODE,
+    )
+    # An IANA name (Europe/Warsaw); empty: the organisation's TIME_ZONE.
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, blank=True, default="", db_default=""
     )
     manager = models.ForeignKey(
         "self",
@@ -49,6 +55,22 @@ class Employee(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     deactivated_at = models.DateTimeField(_("deactivated"), null=True, blank=True)
+    # Where the person's record last came from, and when: a staff file, the
+    # identity provider pushing (SCIM) or the directory pull (LDAP).
+    source = models.CharField(
+        _("source"),
+        max_length=8,
+        choices=[
+            ("file", _("Staff file")),
+            ("scim", _("SCIM provisioning")),
+            ("ldap", _("LDAP directory")),
+            ("admin", _("Entered in the admin")),
+            ("api", _("API")),
+        ],
+        default="file",
+        db_default="file",  # the import's raw INSERTs leave it out
+    )
+    synced_at = models.DateTimeField(_("last synchronised"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("employee")
@@ -95,6 +117,9 @@ class ImportRun(models.Model):
     class Source(models.TextChoices):
         ADMIN = "admin", _("Admin")
         SHELL = "shell", _("Command line")
+        SCIM = "scim", _("SCIM provisioning")
+        LDAP = "ldap", _("LDAP directory")
+        API = "api", _("API")
 
     created_at = models.DateTimeField(_("started"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)

@@ -26,6 +26,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from common.languages import EU_LANGUAGES
 from employees.models import Employee
 
 # Crockford-like alphabet without look-alikes (0/O, 1/I/L) so that a reference
@@ -250,6 +251,11 @@ class Campaign(models.Model):
     asks_answer = models.BooleanField(_("asks a question"), default=False)
     # [{"value": "opted_out", "labels": {"fr": "…", "en": "…"}}, …]
     answer_choices = models.JSONField(_("answer choices"), default=list, blank=True)
+    answer_required = models.BooleanField(
+        _("an answer is required"),
+        default=False,
+        help_text=_("Off: the employee may acknowledge without choosing an answer."),
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -303,7 +309,7 @@ class CampaignContent(models.Model):
         on_delete=models.CASCADE,
         related_name="contents",
     )
-    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    language = models.CharField(_("language"), max_length=8, choices=EU_LANGUAGES)
     version = models.PositiveIntegerField(_("version"), default=1)
     subject = models.CharField(_("subject"), max_length=255)
     body_text = models.TextField(_("message (plain text)"))

@@ -36,6 +36,7 @@ _WRITTEN = (
     "department",
     "country",
     "language",
+    "time_zone",
 )
 
 
@@ -60,6 +61,7 @@ def _new_params(row: Row, language: str, manager_id: int | None, now: Any) -> tu
         get("department", ""),
         get("country", ""),
         get("language", language),
+        get("time_zone", ""),
         manager_id,
         True,
         "ok",

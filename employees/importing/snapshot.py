@@ -20,11 +20,20 @@ _EXISTING_FIELDS = (
     "department",
     "country",
     "language",
+    "time_zone",
     "manager_id",
     "is_active",
 )
 _POS = {name: position for position, name in enumerate(_EXISTING_FIELDS)}
-_COMPARED = ("hr_id", "first_name", "last_name", "department", "country", "language")
+_COMPARED = (
+    "hr_id",
+    "first_name",
+    "last_name",
+    "department",
+    "country",
+    "language",
+    "time_zone",
+)
 
 
 def _sql_names() -> tuple[str, dict[str, str]]:
