@@ -44,9 +44,14 @@ class AckForm(forms.Form):
         self._campaign = campaign
         self._known = known or {}
         if choices:
+            # Optional unless the campaign requires it: the page may say the
+            # choice is the person's own, and acknowledging that they have
+            # read the information must not force them to state one.
+            required = campaign.answer_required
             self.fields["answer"] = forms.ChoiceField(
-                label=_("Your answer"),
+                label=_("Your answer") if required else _("Your answer (optional)"),
                 choices=choices,
+                required=required,
                 widget=forms.RadioSelect,
                 error_messages={
                     "required": _("Choose an answer."),

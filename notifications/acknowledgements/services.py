@@ -77,6 +77,7 @@ _RECIPIENT_FIELDS = (
     "acknowledged_at",
     "answer",
 )
+# In the model's field order: Model.from_db() pairs values with fields in it.
 _CAMPAIGN_FIELDS = (
     "id",
     "reference",
@@ -87,6 +88,7 @@ _CAMPAIGN_FIELDS = (
     "closes_at_deadline",
     "asks_answer",
     "answer_choices",
+    "answer_required",
     "finished_at",
 )
 Converter = tuple[models.Field, list[Callable[..., object]], models.Expression]
@@ -465,7 +467,9 @@ def acknowledgement_record(
             recipient.acknowledged_at, recipient.answer = now, answer
             return Result(Outcome.RECORDED, now, answer)
         recipient.refresh_from_db(fields=["acknowledged_at", "answer"])
-        if not campaign.asks_answer or answer == recipient.answer:
+        # No answer sent (an optional question left blank) keeps the answer
+        # already given: leaving the radio buttons alone never erases it.
+        if not campaign.asks_answer or not answer or answer == recipient.answer:
             return Result(Outcome.ALREADY, recipient.acknowledged_at, recipient.answer)
         if now >= campaign.deadline:
             return Result(

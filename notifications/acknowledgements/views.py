@@ -148,6 +148,7 @@ def _ack_page(
         campaign.reference,
         campaign.dpo_contact,
         tuple(choices),
+        campaign.answer_required,
         page.deadline,
         page.days_left,
         page.deadline_passed,

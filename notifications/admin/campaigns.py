@@ -209,7 +209,10 @@ class CampaignAdmin(admin.ModelAdmin):
                     ]
                 },
             ),
-            (_("Question"), {"fields": ["asks_answer", "answer_choices"]}),
+            (
+                _("Question"),
+                {"fields": ["asks_answer", "answer_required", "answer_choices"]},
+            ),
             (
                 _("History"),
                 {

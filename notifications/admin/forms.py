@@ -238,6 +238,7 @@ class CampaignForm(forms.ModelForm):
             "window_end",
             "window_weekdays",
             "asks_answer",
+            "answer_required",
             "answer_choices",
         ]
         help_texts = {

@@ -111,7 +111,6 @@ def test_it_records_address_and_agent_only_when_turned_on(client):
     ("drop", "message"),
     [
         ("confirm", "Tick the box"),
-        ("answer", "Choose an answer"),
         ("content", "out of date"),
     ],
 )
@@ -125,6 +124,48 @@ def test_it_records_nothing_on_a_partial_post_and_says_why(client, drop, message
     recipient.refresh_from_db()
     assert recipient.acknowledged_at is None
     assert not Acknowledgement.objects.exists()
+
+
+def test_an_optional_question_can_be_left_blank(client):
+    campaign, [recipient] = launched(language="en")
+    page = _text(client.get(link(recipient)))
+    assert "Your answer (optional)" in page
+    assert not re.search(r'<input type="radio"[^>]* required', page)
+    data = confirmed_post(campaign, "en")
+    del data["answer"]
+    response = client.post(link(recipient), data)
+    assert response.status_code == 200
+    assert "your acknowledgement is recorded" in _text(response)
+    recipient.refresh_from_db()
+    assert recipient.acknowledged_at is not None
+    assert recipient.answer == ""
+
+
+def test_a_required_question_must_be_answered(client):
+    campaign, [recipient] = launched(language="en")
+    type(campaign).objects.filter(pk=campaign.pk).update(answer_required=True)
+    page = _text(client.get(link(recipient)))
+    assert "Your answer (optional)" not in page
+    assert re.search(r'<input type="radio"[^>]* required', page)
+    data = confirmed_post(campaign, "en")
+    del data["answer"]
+    response = client.post(link(recipient), data)
+    assert response.status_code == 400
+    assert "Choose an answer" in _text(response)
+    recipient.refresh_from_db()
+    assert recipient.acknowledged_at is None
+    assert not Acknowledgement.objects.exists()
+
+
+def test_saving_without_choosing_keeps_the_answer_already_given(client):
+    campaign, [recipient] = launched(language="en")
+    client.post(link(recipient), confirmed_post(campaign, "en", answer="no_linkedin"))
+    data = confirmed_post(campaign, "en")
+    del data["answer"]
+    assert client.post(link(recipient), data).status_code == 200
+    recipient.refresh_from_db()
+    assert recipient.answer == "no_linkedin"
+    assert Acknowledgement.objects.filter(recipient=recipient).count() == 1
 
 
 def test_it_records_nothing_on_an_empty_post(client):
