@@ -16,7 +16,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.cache import cache
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from django_otp import devices_for_user
+from django_otp import device_classes, devices_for_user
 from django_otp.forms import OTPAuthenticationFormMixin
 
 from console.break_glass import password_login_allowed
@@ -52,6 +52,17 @@ def login_failed(request: HttpRequest) -> None:
 
 def login_succeeded(request: HttpRequest) -> None:
     cache.delete(_keys(request)[0][0])
+
+
+def otp_in_use() -> bool:
+    """Whether the login page asks for a one-time code: required for all,
+    or some account has a confirmed device (who has one is not revealed:
+    the field shows for everyone then). One EXISTS query per device type."""
+    if settings.OTP_REQUIRED:
+        return True
+    return any(
+        model.objects.filter(confirmed=True).exists() for model in device_classes()
+    )
 
 
 class LoginForm(AdminAuthenticationForm, OTPAuthenticationFormMixin):

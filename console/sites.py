@@ -43,6 +43,7 @@ class NotifyAdminSite(admin.AdminSite):
             "sso_enabled": sso.enabled(),
             "sso_provider": sso.conf("OIDC_PROVIDER_NAME"),
             "password_login": sso.conf("ADMIN_PASSWORD_LOGIN"),
+            "otp_shown": login.otp_in_use(),
         }
         if request.method != "POST":
             return super().login(request, extra_context)

@@ -105,3 +105,20 @@ def test_it_admits_a_verified_user_when_two_factor_is_required(client, settings)
     device = _device(dpo_make())
     assert _login(client, "dpo", otp_token=_code(device)).status_code == 302
     assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_the_login_page_asks_for_a_code_only_when_two_factor_is_in_use(
+    client, settings
+):
+    settings.OTP_REQUIRED = False
+    dpo = dpo_make()
+    page = client.get(LOGIN, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'name="password"' in page
+    assert 'name="otp_token"' not in page and "One-time code" not in page
+    _device(dpo)  # someone registered a device: everyone sees the field
+    page = client.get(LOGIN, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'name="otp_token"' in page
+    TOTPDevice.objects.all().delete()
+    settings.OTP_REQUIRED = True
+    page = client.get(LOGIN, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert 'name="otp_token"' in page and "Code à usage unique" in page
