@@ -20,6 +20,8 @@ from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from babel import UnknownLocaleError
+from babel.dates import get_timezone_location
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
@@ -163,12 +165,23 @@ def ack_url(token: str) -> str:
     return f"{settings.SITE_URL}/a/{token}/"
 
 
+@lru_cache(maxsize=1024)
+def _city(key: str, language: str) -> str:
+    """The zone's city as ``language`` writes it ("Londres" in French), from
+    the Unicode CLDR through Babel: 24 languages' city names are data, not
+    something to translate by hand. The zone id's own city otherwise."""
+    try:
+        return get_timezone_location(key, locale=language, return_city=True)
+    except (LookupError, ValueError, UnknownLocaleError):
+        return key.rsplit("/", 1)[-1].replace("_", " ")
+
+
 def _zone_name(tz: ZoneInfo) -> str:
     key = getattr(tz, "key", "") or "UTC"
     if key in ("UTC", "Etc/UTC", "GMT", "Etc/GMT"):
         return "UTC"
     # "Europe/Paris" → "Paris time": what people say, not the zone's id.
-    city = key.rsplit("/", 1)[-1].replace("_", " ")
+    city = _city(key, translation.get_language() or settings.LANGUAGE_CODE)
     return _("%(city)s time") % {"city": city}
 
 

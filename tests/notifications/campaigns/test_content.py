@@ -233,6 +233,12 @@ DEADLINE = datetime(2026, 12, 14, 18, 0, tzinfo=PARIS)
             f"14 décembre 2026 à 18{NBSP}h{NBSP}00 (heure de Paris)",
         ),
         ("en", "America/New_York", "14 December 2026, 12:00 (New York time)"),
+        # City names as each language writes them (CLDR), not the zone's id.
+        (
+            "fr",
+            "Europe/London",
+            f"14 décembre 2026 à 17{NBSP}h{NBSP}00 (heure de Londres)",
+        ),
         ("en", "UTC", "14 December 2026, 17:00 (UTC)"),
     ],
 )
