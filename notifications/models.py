@@ -24,6 +24,7 @@ from datetime import datetime, time
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from common.languages import EU_LANGUAGES
@@ -399,7 +400,10 @@ class Step(models.Model):
         ]
 
     def __str__(self) -> str:
-        when = f"D-{self.offset_days}" if self.offset_days is not None else self.at
+        if self.offset_days is not None:
+            when = f"D-{self.offset_days}"
+        else:  # local, as the audit log's Date column beside this label
+            when = f"{timezone.localtime(self.at):%Y-%m-%d %H:%M %Z}"
         return f"{self.get_kind_display()} ({when})"
 
 
@@ -621,7 +625,8 @@ class Acknowledgement(models.Model):
         ordering = ["recipient", "at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.recipient} {self.get_kind_display()} {self.at:%Y-%m-%d %H:%M}"
+        at = timezone.localtime(self.at)  # as the audit log's Date column
+        return f"{self.recipient} {self.get_kind_display()} {at:%Y-%m-%d %H:%M %Z}"
 
 
 class BadAddress(Employee):

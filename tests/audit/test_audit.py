@@ -169,3 +169,19 @@ def test_it_keeps_one_chain_under_concurrent_appends():
     assert errors == []
     assert AuditEntry.objects.count() == 40
     assert audit_verify().ok
+
+
+@pytest.mark.django_db
+def test_the_object_labels_give_times_in_local_time_like_the_date_column(settings):
+    from datetime import UTC, datetime
+
+    from notifications.models import Step, StepKind
+
+    settings.TIME_ZONE = "Europe/Paris"
+    campaign = campaign_make()
+    step = Step(
+        campaign=campaign,
+        kind=StepKind.REMINDER,
+        at=datetime(2026, 1, 15, 8, 0, tzinfo=UTC),
+    )
+    assert str(step).endswith("(2026-01-15 09:00 CET)")  # not 08:00 (UTC)

@@ -1,6 +1,7 @@
 """The campaign pages in headless Chromium at 1280 px, in English and French,
 as a new DPO reads them: the add and change pages, the preview, the launch
-with its confirmation, the dashboard and the four-eyes approval page.
+with its confirmation, the dashboard, the people list, the staff import's
+preview and the four-eyes approval page.
 
 On each page: nothing runs past the right edge, the buttons do not cover
 the title, the chart's labels do not cover each other, no stored value
@@ -134,6 +135,27 @@ def _walk(page, url: str, language: str, campaign: Campaign) -> None:
     assert count >= 5 and overlaps == [], overlaps
     assert page.locator(".dash-evidence").count() == 2
     _check(page, f"{language}-6-dashboard")
+    _people_and_import(page, url, language)
+
+
+def _people_and_import(page, url: str, language: str) -> None:
+    page.goto(f"{url}/admin/employees/employee/")
+    text = _check(page, f"{language}-8-people")
+    assert "en@example.com" in text and "fr@example.com" in text
+    # A full-list file that leaves one person out: the preview lists who
+    # would be deactivated before anything is written.
+    page.goto(f"{url}/admin/employees/importrun/upload/")
+    staff = "email;first name;language\nen@example.com;Ana;en\nnew@example.com;Né;fr\n"
+    page.set_input_files(
+        "input[type=file]",
+        files=[{"name": "staff.csv", "mimeType": "text/csv", "buffer": staff.encode()}],
+    )
+    page.check("input[name=sync]")
+    page.locator("#content form input[type=submit]").click()
+    page.wait_for_selector('[data-count="created"]')
+    text = _check(page, f"{language}-9-import-preview")
+    assert page.inner_text('[data-count="created"]') == "1"
+    assert "fr@example.com" in text  # who the full list would deactivate
 
 
 @pytest.mark.browser
