@@ -131,6 +131,9 @@ class DashboardFigures:
     breakdown: dict[str, list[GroupRow]]
     # (local date, acknowledgements that day), in date order.
     per_day: list[tuple[date, int]]
+    # When the figures were counted, for a large campaign's snapshot
+    # (snapshots.py); None: counted for this request.
+    as_of: datetime | None = None
 
     @property
     def outstanding(self) -> int:

@@ -59,12 +59,12 @@ from notifications.dashboard.figures import (
     PEOPLE_EXPORT_COLUMNS,
     DashboardFigures,
     PeopleFilter,
-    campaign_dashboard,
     campaign_people,
     campaigns_overview,
     people_filter_choices,
     people_filtered,
 )
+from notifications.dashboard.snapshots import dashboard_figures
 from notifications.models import (
     Campaign,
     CampaignAction,
@@ -170,6 +170,7 @@ def _live_json(request: HttpRequest, figures: DashboardFigures) -> dict:
         "acknowledged": figures.acknowledged,
         "late": figures.late,
         "percent": figures.percent,
+        "as_of": figures.as_of.isoformat() if figures.as_of else None,
         "steps": [
             {
                 "id": s.id,
@@ -407,7 +408,7 @@ class Dashboard:
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET"])
         campaign = self._get(request, pk)
-        figures = campaign_dashboard(campaign)
+        figures = dashboard_figures(campaign)
         can_act = self.model_admin.has_change_permission(request, campaign)
         pending = steering.launch_request_pending(campaign) if can_act else None
         context = self._context(
@@ -432,7 +433,7 @@ class Dashboard:
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET"])
         campaign = self._get(request, pk)
-        figures = campaign_dashboard(campaign)
+        figures = dashboard_figures(campaign)
         response = JsonResponse(_live_json(request, figures))
         response["Cache-Control"] = "no-store"
         return response
@@ -463,7 +464,7 @@ class Dashboard:
 
     def offered(self, request: HttpRequest, campaign: Campaign) -> dict[str, Action]:
         """The actions this user may take now, by name (the buttons)."""
-        figures = campaign_dashboard(campaign)
+        figures = dashboard_figures(campaign)
         pending = steering.launch_request_pending(campaign)
         return {a.name: a for a in actions_offered(request, figures, pending=pending)}
 
