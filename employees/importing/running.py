@@ -7,9 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from django.db import transaction
+
 from employees.importing.applying import apply_plan
+from employees.importing.errors import ImportFileError
 from employees.importing.planning import Plan, ProgressCallback, analyse_file
 from employees.importing.validating import Issue
+from events.outbox import emit
 
 
 @dataclass
@@ -50,6 +54,16 @@ class ImportResult:
         }
 
 
+def _counts(plan: Plan) -> dict[str, int]:
+    return {
+        "created": len(plan.creates),
+        "updated": len(plan.updates),
+        "unchanged": plan.unchanged,
+        "deactivated": len(plan.deactivate_ids),
+        "rows": plan.rows_total,
+    }
+
+
 def run_import(
     binary: IO[bytes],
     *,
@@ -63,13 +77,22 @@ def run_import(
 
     ``check`` sees the plan just before it is written and may refuse it by
     raising ImportFileError (a mass deactivation nobody confirmed)."""
-    plan = analyse_file(binary, sync=sync, progress=progress)
+    try:
+        plan = analyse_file(binary, sync=sync, progress=progress)
+    except ImportFileError as exc:
+        if not dry_run:
+            emit("import.failed", {"reason": str(exc)[:500]})
+        raise
     refused = plan.has_errors and not skip_invalid
     write = not dry_run and not refused
     if write and check is not None:
         check(plan)
     if write:
-        apply_plan(plan)
+        with transaction.atomic():  # the webhook's outbox row commits with it
+            apply_plan(plan)
+            emit("import.completed", _counts(plan))
+    elif refused and not dry_run:
+        emit("import.failed", {**_counts(plan), "error_count": plan.error_count})
     counted = write or dry_run
     return ImportResult(
         created=len(plan.creates) if counted else 0,

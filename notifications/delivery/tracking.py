@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from employees.models import EmailStatus, Employee
 from employees.signals import AddressChange, addresses_changed
+from events.outbox import emit, personal_data_allowed
 from notifications.models import Delivery, DeliveryStatus, Recipient
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,13 @@ STATUS_RANK: dict[str, int] = {
     DeliveryStatus.COMPLAINED: 7,
 }
 
+# The statuses that send a delivery.failed webhook.
+_FAILED = (
+    DeliveryStatus.BOUNCED,
+    DeliveryStatus.COMPLAINED,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.REJECTED,
+)
 # What a tracking event says about the address itself.
 _ADDRESS_STATUS: dict[str, str] = {
     DeliveryStatus.BOUNCED: EmailStatus.BOUNCED,
@@ -139,12 +147,28 @@ def delivery_event_apply(
         changed = rows.filter(status__in=_lower_ranks(status)).update(
             status=status, status_at=at, last_error=description
         )
+        if changed and status in _FAILED:
+            _failed_emit(rows, status)
         if status in _ADDRESS_STATUS and (hard if hard is not None else True):
             for delivery in rows.only("id", "to_email", "recipient_id", "manager_id"):
                 address_mark_bad(
                     delivery=delivery, email_status=_ADDRESS_STATUS[status]
                 )
     return changed
+
+
+def _failed_emit(rows: object, status: str) -> None:
+    """A delivery.failed webhook per message (ids; the address if allowed)."""
+    names = {"id": "delivery_id", "step_id": "step_id", "recipient_id": "recipient_id"}
+    names |= {
+        "step__campaign_id": "campaign_id",
+        "step__campaign__reference": "reference",
+    }
+    if personal_data_allowed():
+        names["to_email"] = "email"
+    for row in rows.values(*names):  # type: ignore[attr-defined]
+        data = {names[key]: value for key, value in row.items()}
+        emit("delivery.failed", {**data, "status": status})
 
 
 def address_mark_bad(*, delivery: Delivery, email_status: str) -> bool:

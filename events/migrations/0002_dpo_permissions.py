@@ -1,0 +1,25 @@
+"""The DPO manages webhook endpoints and their delivery log (issue 20);
+HR and Viewer do not see them."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+
+def grant(apps, schema_editor):
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    dpo, _ = Group.objects.get_or_create(name="DPO")
+    dpo.permissions.add(*Permission.objects.filter(content_type__app_label="events"))
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("events", "0001_initial"),
+        ("audit", "0002_roles"),
+    ]
+
+    operations = [migrations.RunPython(grant, migrations.RunPython.noop)]
