@@ -31,10 +31,12 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from notifications.dashboard.figures import (
     DashboardFigures,
+    PeopleFilter,
     _days_left,
     campaign_dashboard,
 )
@@ -109,3 +111,17 @@ def dashboard_figures(
     return dataclasses.replace(
         snapshot, campaign=campaign, days_left=_days_left(campaign, now)
     )
+
+
+def people_count(campaign: Campaign, filters: PeopleFilter, counted: QuerySet) -> int:
+    """How many people the list shows: for a large campaign listed by state
+    alone (everyone, outstanding, acknowledged), from its snapshot, as the
+    dashboard's figures beside it; otherwise counted."""
+    plain = PeopleFilter(show=filters.show)
+    snapshot = cache.get(_keys(campaign.pk)[1]) if filters == plain else None
+    if snapshot is None:
+        return counted.count()
+    return {
+        "all": snapshot.enrolled,
+        "acknowledged": snapshot.acknowledged,
+    }.get(filters.show, snapshot.outstanding)

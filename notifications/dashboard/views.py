@@ -64,7 +64,7 @@ from notifications.dashboard.figures import (
     people_filter_choices,
     people_filtered,
 )
-from notifications.dashboard.snapshots import dashboard_figures
+from notifications.dashboard.snapshots import dashboard_figures, people_count
 from notifications.models import (
     Campaign,
     CampaignAction,
@@ -93,11 +93,11 @@ class _Paginator(Paginator):
 
     def __init__(self, object_list, per_page: int, *, counted) -> None:
         super().__init__(object_list, per_page)
-        self._counted = counted
+        self._counted = counted  # () -> int
 
     @cached_property
     def count(self) -> int:
-        return self._counted.count()
+        return self._counted()
 
 
 # --- Figures for the templates -----------------------------------------------
@@ -499,7 +499,9 @@ class Dashboard:
         paginator = _Paginator(
             campaign_people(campaign, filters),
             PAGE_SIZE,
-            counted=people_filtered(campaign, filters),
+            counted=lambda: people_count(
+                campaign, filters, people_filtered(campaign, filters)
+            ),
         )
         page = paginator.get_page(request.GET.get("page"))
         rows = [

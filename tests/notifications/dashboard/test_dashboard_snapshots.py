@@ -85,3 +85,30 @@ def test_the_page_says_how_old_a_snapshot_is(client):
     assert "A large campaign: figures as of" in page
     live = reverse("admin:notifications_campaign_dashboard_live", args=[campaign.pk])
     assert client.get(live).json()["as_of"]
+
+
+def test_the_people_list_of_a_large_campaign_counts_as_its_dashboard(client):
+    import re
+
+    client.force_login(member_make("DPO"))
+    campaign = campaign_built(10).campaign
+    dashboard = reverse("admin:notifications_campaign_dashboard", args=[campaign.pk])
+    people = reverse("admin:notifications_campaign_people", args=[campaign.pk])
+    client.get(dashboard)
+    client.get(dashboard)  # a large campaign: its snapshot is kept
+    outstanding = Recipient.objects.filter(campaign=campaign, acknowledged_at=None)
+
+    def listed(query: str = "") -> int:
+        page = client.get(people + query, HTTP_ACCEPT_LANGUAGE="en").text
+        return int(re.search(r'class="dash-count">\s*(\d+)', page).group(1))
+
+    assert listed() == outstanding.count()
+    _acknowledge_one(campaign)
+    assert listed() == outstanding.count() + 1  # the snapshot's, as the dashboard
+    department = Recipient.objects.filter(campaign=campaign).values_list(
+        "employee__department", flat=True
+    )[0]
+    assert (
+        listed(f"?department={department}")
+        == outstanding.filter(employee__department=department).count()
+    )  # filtered further: counted
