@@ -37,7 +37,7 @@ from notifications.admin.forms import (
     StepInlineFormSet,
 )
 from notifications.campaigns import content as content_mod
-from notifications.campaigns import services, steering
+from notifications.campaigns import library, services, steering
 from notifications.campaigns.links import links_csv_write, qr_svg
 from notifications.campaigns.selectors import (
     audience_filter,
@@ -261,6 +261,9 @@ class CampaignAdmin(admin.ModelAdmin):
                 services.template_apply(
                     campaign=obj, template=template, user=request.user
                 )
+                reminder = library.review_reminder(obj)
+                if reminder:
+                    messages.warning(request, reminder)
         services.steps_replan(campaign=obj)
         for warning in notes.save_warnings(obj):
             messages.warning(request, warning)
@@ -582,6 +585,15 @@ class CampaignAdmin(admin.ModelAdmin):
                 continue
         return timezone.get_default_timezone()
 
+    def add_view(self, request, form_url="", extra_context=None):
+        # The ready-made templates' sources, check date and which languages
+        # are translations to review, shown before the DPO picks one.
+        extra_context = {
+            **(extra_context or {}),
+            "template_library": library.library_rows(),
+        }
+        return super().add_view(request, form_url, extra_context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         campaign = Campaign.objects.filter(pk=object_id).first()
@@ -592,6 +604,7 @@ class CampaignAdmin(admin.ModelAdmin):
             extra_context["folded_steps"] = notes.folded_steps(campaign)
             extra_context["evidence_links"] = evidence_links(request, campaign)
             extra_context["lifecycle_actions"] = _available_actions(campaign)
+            extra_context["review_reminder"] = library.review_reminder(campaign)
             extra_context["links_available"] = (
                 campaign.status in LINKS_AVAILABLE and _may_export_links(request)
             )

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -56,7 +57,9 @@ def test_it_creates_a_draft_with_the_default_cadence_and_template():
         StepKind.LAST_CALL: 2,
     }
     assert campaign.status == CampaignStatus.DRAFT
-    assert set(campaign.contents.values_list("language", flat=True)) == {"fr", "en"}
+    assert set(campaign.contents.values_list("language", flat=True)) == set(
+        dict(settings.LANGUAGES)
+    )
     assert campaign.asks_answer and len(campaign.answer_choices) == 3
     assert len(campaign.reference) == 8
 
