@@ -25,7 +25,7 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from notifications.campaigns import content as content_mod
 from notifications.campaigns import scheduling
-from notifications.campaigns.library import TEMPLATES
+from notifications.campaigns.library import TEMPLATES, configured_languages
 from notifications.campaigns.selectors import (
     LINKS_ALL,
     LINKS_PENDING,
@@ -311,7 +311,9 @@ def campaign_create(
             dpo_contact=dpo_contact,
             time_zone=time_zone or settings.TIME_ZONE,
             asks_answer=source.asks_answer if source else False,
-            answer_choices=list(source.answer_choices) if source else [],
+            answer_choices=(
+                source.answer_choices_for(configured_languages()) if source else []
+            ),
             created_by=created_by if getattr(created_by, "pk", None) else None,
         )
         steps_default(campaign=campaign)
@@ -330,13 +332,16 @@ def campaign_create(
 def template_apply(
     *, campaign: Campaign, template: str, user: object | None = None
 ) -> None:
+    """The template's texts and answers in the configured languages it has
+    (an organisation narrowing its languages gets no content it cannot edit)."""
     source = TEMPLATES[template]
-    for language, fields in source.contents.items():
+    languages = configured_languages()
+    for language, fields in source.contents_for(languages).items():
         content_save(campaign=campaign, language=language, fields=fields, user=user)
     Campaign.objects.filter(pk=campaign.pk).update(
         template=template,
         asks_answer=source.asks_answer,
-        answer_choices=list(source.answer_choices),
+        answer_choices=source.answer_choices_for(languages),
     )
     campaign.refresh_from_db()
 
