@@ -1,7 +1,7 @@
 """What HR files call things: the header aliases and language names the
 import accepts, the field labels its messages show, the longest value of each
-field, and the folding (``_norm_key``) under which headers and language names
-are compared."""
+field, and the folding (``_norm_key``) under which headers are compared
+(languages are matched by common.languages.match_language)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import unicodedata
 
 from django.utils.translation import gettext_noop
 
+from common.languages import ENGLISH_NAMES, EU_LANGUAGES, FRENCH_NAMES
 from employees.models import Employee
 
 # Header aliases, matched after _norm_key() (case, accents and punctuation
@@ -48,6 +49,14 @@ HEADER_ALIASES: dict[str, str] = {
     "language": "language",
     "langue": "language",
     "locale": "language",
+    "preferred language": "language",
+    "langue préférée": "language",
+    "time zone": "time_zone",
+    "timezone": "time_zone",
+    "tz": "time_zone",
+    "fuseau horaire": "time_zone",
+    "fuseau": "time_zone",
+    "zone horaire": "time_zone",
     "manager": "manager",
     "manager email": "manager",
     "manager e-mail": "manager",
@@ -61,13 +70,13 @@ HEADER_ALIASES: dict[str, str] = {
     "id": "hr_id",
 }
 
-# Language names and codes as HR files write them, after _norm_key().
+# Language names as HR files write them (English, French, the language's
+# own), by code: the table common.languages.match_language reads, which also
+# takes codes and regional codes (de-AT, pt_BR).
 LANGUAGE_NAMES: dict[str, str] = {
-    "english": "en",
-    "anglais": "en",
-    "french": "fr",
-    "francais": "fr",
-    "français": "fr",
+    name: code
+    for code, native in EU_LANGUAGES
+    for name in (native, ENGLISH_NAMES[code], FRENCH_NAMES[code])
 }
 
 # Marked for makemessages here, translated where a message shows them.
@@ -80,14 +89,18 @@ FIELD_LABELS = {
     "language": gettext_noop("language"),
     "manager": gettext_noop("manager"),
     "hr_id": gettext_noop("HR id"),
+    "time_zone": gettext_noop("time zone"),
 }
 
 # Longest value per field, from the model (a longer value is a row error,
 # not a database error half way through the transaction).
 MAX_LENGTHS = {
     name: Employee._meta.get_field(name).max_length
-    for name in ("email", "first_name", "last_name", "department", "country", "hr_id")
-}
+    for name in (
+        "email", "first_name", "last_name", "department", "country", "hr_id",
+        "time_zone",
+    )
+}  # fmt: skip
 MAX_LENGTHS["manager"] = MAX_LENGTHS["email"]
 MAX_LENGTHS["language"] = 64
 
@@ -102,4 +115,3 @@ def _norm_key(text: str) -> str:
 # Aliases are compared in their folded form ("e-mail" and "E_mail" alike).
 _HEADERS = {_norm_key(alias): name for alias, name in HEADER_ALIASES.items()}
 _HEADERS.update({_norm_key(a).replace(" ", ""): n for a, n in HEADER_ALIASES.items()})
-_LANGUAGE_NAMES = {_norm_key(name): code for name, code in LANGUAGE_NAMES.items()}
