@@ -143,3 +143,34 @@ def test_the_admin_shows_the_library_and_warns_on_the_campaign_page(client, dpo)
     ).content.decode()
     assert 'id="review-reminder"' in page
     assert "have each one reviewed" in page
+
+
+@override_settings(LANGUAGES=NARROW, LANGUAGE_CODE="en")
+def test_the_dpo_adds_content_in_any_configured_language_in_the_admin(client, dpo):
+    campaign = services.campaign_create(name="Polish too", deadline=DEADLINE)
+    text = library.META_AI_OBJECTION.contents["pl"]
+    local = DEADLINE.astimezone(PARIS)
+    client.force_login(dpo)
+    response = client.post(
+        reverse("admin:notifications_campaign_change", args=[campaign.pk]),
+        {
+            "name": campaign.name,
+            "deadline_0": local.strftime("%Y-%m-%d"),
+            "deadline_1": local.strftime("%H:%M"),
+            "time_zone": campaign.time_zone,
+            "window_start": "09:00",
+            "window_end": "17:00",
+            "window_weekdays": ["0", "1", "2", "3", "4"],
+            "answer_choices-TOTAL": "0",
+            "contents-TOTAL_FORMS": "1",
+            "contents-INITIAL_FORMS": "0",
+            "contents-0-language": "pl",
+            "contents-0-subject": text["subject"],
+            "contents-0-body_text": text["body_text"],
+            "contents-0-page_text": text["page_text"],
+            "steps-TOTAL_FORMS": "0",
+            "steps-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert languages_of(campaign) == {"pl"}
