@@ -1,0 +1,126 @@
+"""python manage.py sync_directory [--dry-run] [--skip-invalid]
+[--confirm-deactivate N] [--json]
+
+Reads the LDAP / Active Directory server of the DIRECTORY_LDAP_* settings
+and imports it as the full staff list (directory/ldap/sync.py).
+
+Exit status, as ``import_employees``: 0 imported (or importable with
+--dry-run) without invalid entries; 1 invalid entries (with --skip-invalid
+the valid ones were still imported); 2 the directory cannot be reached, the
+bind is refused or the search is incomplete (nobody deactivated), or the
+sync would deactivate more than IMPORT_DEACTIVATE_WARN_PERCENT of the
+active staff and --confirm-deactivate does not give that number; 3
+unexpected failure (nothing written, the run marked failed).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from directory.ldap.sync import directory_sync
+from employees.importing import ImportResult
+from employees.services import DeactivationNotConfirmed, deactivate_warn_percent
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return ""
+
+
+class Command(BaseCommand):
+    help = "Import the staff list from the LDAP / Active Directory server."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="write nothing; report what would happen",
+        )
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="import the valid entries, report the others",
+        )
+        parser.add_argument(
+            "--confirm-deactivate",
+            type=int,
+            metavar="N",
+            help="confirm that N employees are deactivated (required above "
+            "IMPORT_DEACTIVATE_WARN_PERCENT of the active staff)",
+        )
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            outcome = directory_sync(
+                dry_run=options["dry_run"],
+                skip_invalid=options["skip_invalid"],
+                confirm_deactivate=options["confirm_deactivate"],
+                actor=_os_user(),
+            )
+        except Exception as exc:  # logged, and the run marked failed
+            self._fail(
+                f"Unexpected error ({exc.__class__.__name__}); nothing was written.",
+                options["json"],
+                status=3,
+            )
+        error = outcome.error
+        if isinstance(error, DeactivationNotConfirmed):
+            self._fail(
+                f"The sync would deactivate {error.deactivating} of the "
+                f"{error.active_total} active employees, more than "
+                f"{deactivate_warn_percent()} %; nothing was written. Check the "
+                f"base DN and filter (--dry-run --json lists the counts), then run "
+                f"again with --confirm-deactivate {error.deactivating}.",
+                options["json"],
+            )
+        if error is not None:
+            self._fail(str(error), options["json"])
+        result = outcome.result
+        assert result is not None
+        if options["json"]:
+            self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False))
+        else:
+            self._report(result)
+        if result.error_count:
+            sys.exit(1)
+
+    def _fail(self, message: str, as_json: bool, status: int = 2) -> None:
+        if as_json:
+            payload = {"error": message, "line": None}
+            self.stdout.write(json.dumps(payload, ensure_ascii=False))
+        else:
+            self.stderr.write(f"Cannot sync the directory: {message}")
+        sys.exit(status)
+
+    def _report(self, result: ImportResult) -> None:
+        for issue in result.errors:
+            self.stderr.write(
+                f"entry {issue.line}, attribute {issue.column}: {issue.message}"
+            )
+        for issue in result.warnings[:50]:
+            self.stdout.write(
+                f"warning: entry {issue.line}, attribute {issue.column}: {issue.message}"
+            )
+        if result.warning_count > 50:
+            self.stdout.write(
+                f"... and {result.warning_count - 50} more warnings (--json lists them)"
+            )
+        if result.dry_run:
+            verb = "Dry run, nothing written. Would create"
+        elif result.written:
+            verb = "Synchronised. Created"
+        else:
+            verb = "Nothing written: fix the entries above or use --skip-invalid. Would create"
+        self.stdout.write(
+            f"{verb} {result.created}, update {result.updated}, unchanged {result.unchanged}, "
+            f"deactivate {result.deactivated}; {result.error_count} invalid entries out of "
+            f"{result.rows}."
+        )
