@@ -244,7 +244,9 @@ class EmployeeAdmin(admin.ModelAdmin):
         )
 
 
-def _issues_table(issues: list[dict], total: int) -> str:
+def _issues_table(issues: list[dict], total: int, *, entries: bool = False) -> str:
+    """Errors or warnings of a run; those of a directory sync point at an
+    entry and its attribute, not a line and a column."""
     if not issues:
         return "—"
     rows = format_html_join(
@@ -262,8 +264,8 @@ def _issues_table(issues: list[dict], total: int) -> str:
     return format_html(
         "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
         "<tbody>{}</tbody></table>{}",
-        _("Line"),
-        _("Column"),
+        _("Entry") if entries else _("Line"),
+        _("Attribute") if entries else _("Column"),
         _("Reason"),
         rows,
         more,
@@ -298,6 +300,7 @@ class ImportRunAdmin(admin.ModelAdmin):
     list_display = [
         "created_at",
         "run_by",
+        "origin",
         "file_name",
         "mode",
         "status",
@@ -317,7 +320,7 @@ class ImportRunAdmin(admin.ModelAdmin):
         "created_at",
         "finished_at",
         "run_by",
-        "source",
+        "origin",
         "file_name",
         "file_sha256",
         "mode",
@@ -352,6 +355,16 @@ class ImportRunAdmin(admin.ModelAdmin):
     def run_by(self, run: ImportRun) -> str:
         return run.actor or (run.user.get_username() if run.user else "—")
 
+    @admin.display(description=gettext_lazy("source"), ordering="source")
+    def origin(self, run: ImportRun) -> str:
+        """Where the run's list came from: a staff file (uploaded in the
+        admin or given to the command), the LDAP pull, SCIM, the API."""
+        if run.source == ImportRun.Source.ADMIN:
+            return _("Staff file (admin)")
+        if run.source == ImportRun.Source.SHELL:
+            return _("Staff file (command line)")
+        return run.get_source_display()
+
     @admin.display(description=gettext_lazy("mode"))
     def mode(self, run: ImportRun) -> str:
         parts = [_("full list") if run.sync else _("additions and updates")]
@@ -370,11 +383,17 @@ class ImportRunAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("row errors"))
     def errors_table(self, run: ImportRun) -> str:
-        return _issues_table(run.errors, run.error_count)
+        return _issues_table(
+            run.errors, run.error_count, entries=run.source == ImportRun.Source.LDAP
+        )
 
     @admin.display(description=gettext_lazy("warnings"))
     def warnings_table(self, run: ImportRun) -> str:
-        return _issues_table(run.warnings, run.warning_count)
+        return _issues_table(
+            run.warnings,
+            run.warning_count,
+            entries=run.source == ImportRun.Source.LDAP,
+        )
 
     def get_urls(self) -> list:
         wrap = self.admin_site.admin_view
