@@ -126,10 +126,24 @@ class EmployeeAdmin(admin.ModelAdmin):
     ]
     list_display_links = ["name", "email"]
     search_fields = ["first_name", "last_name", "email", "hr_id"]
-    list_filter = ["department", "country", "language", "is_active", "email_status"]
+    list_filter = [
+        "department",
+        "country",
+        "language",
+        "is_active",
+        "email_status",
+        "source",
+    ]
     list_select_related = ["manager"]
     autocomplete_fields = ["manager"]
-    readonly_fields = ["created_at", "updated_at", "deactivated_at"]
+    # Where the person last came from (file, SCIM, LDAP...) and when.
+    readonly_fields = [
+        "source",
+        "synced_at",
+        "created_at",
+        "updated_at",
+        "deactivated_at",
+    ]
     actions = ["deactivate_selected", "reactivate_selected"]
     list_per_page = 100
 
