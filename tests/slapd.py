@@ -26,6 +26,7 @@ from pathlib import Path
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
+OPENSSL = "/usr/bin/openssl"
 SCHEMAS = Path("/etc/ldap/schema")
 MODULES = Path("/usr/lib/ldap")
 
@@ -38,7 +39,7 @@ PEOPLE = f"ou=people,{SUFFIX}"
 
 
 def slapd_available() -> bool:
-    return all(Path(tool).exists() for tool in (SLAPD, SLAPADD)) and all(
+    return all(Path(tool).exists() for tool in (SLAPD, SLAPADD, OPENSSL)) and all(
         (SCHEMAS / f"{name}.schema").exists()
         for name in ("core", "cosine", "nis", "inetorgperson", "msuser")
     )
@@ -97,11 +98,17 @@ class Slapd:
     """``with Slapd(size_limit=100) as server: server.load(ldif)`` — but the
     entries are loaded before the start: ``Slapd(...).load(text).start()``."""
 
-    def __init__(self, *, size_limit: int = 100) -> None:
+    def __init__(self, *, size_limit: int = 100, tls: bool = False) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="slapd-"))
         (self.dir / "data").mkdir()
         self.port = _free_port()
         self.size_limit = size_limit
+        # With tls: a self-signed certificate for 127.0.0.1 (its own CA,
+        # ``ca_file``), StartTLS on ``url`` and TLS from the start on
+        # ``ldaps_url``.
+        self.tls_port = _free_port() if tls else None
+        if tls:
+            self._certificate()
         self.process: subprocess.Popen | None = None
         self.conf = self.dir / "slapd.conf"
         self.conf.write_text(self._config())
@@ -110,14 +117,40 @@ class Slapd:
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
 
+    @property
+    def ldaps_url(self) -> str:
+        return f"ldaps://127.0.0.1:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> str:
+        return str(self.dir / "cert.pem")
+
+    def _certificate(self) -> None:
+        subprocess.run(
+            [
+                OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                "-keyout", str(self.dir / "key.pem"), "-out", self.ca_file,
+                "-days", "2", "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+
     def _config(self) -> str:
         schemas = "\n".join(
             f"include {SCHEMAS / name}.schema"
             for name in ("core", "cosine", "nis", "inetorgperson", "msuser")
         )
         limit = self.size_limit
+        tls = ""
+        if self.tls_port:
+            tls = (
+                f"TLSCertificateFile {self.ca_file}\n"
+                f"TLSCertificateKeyFile {self.dir / 'key.pem'}\n"
+            )
         return f"""{schemas}
-pidfile {self.dir}/slapd.pid
+{tls}pidfile {self.dir}/slapd.pid
 modulepath {MODULES}
 moduleload back_mdb
 # A plain search stops at {limit} entries; a paged one pages through all.
@@ -149,9 +182,15 @@ access to * by users read by * none
         path.unlink()
         return self
 
+    def _listen(self) -> str:
+        urls = [self.url + "/"]
+        if self.tls_port:
+            urls.append(self.ldaps_url + "/")
+        return " ".join(urls)
+
     def start(self) -> Slapd:
         self.process = subprocess.Popen(
-            [SLAPD, "-f", str(self.conf), "-h", self.url + "/", "-d", "0"],
+            [SLAPD, "-f", str(self.conf), "-h", self._listen(), "-d", "0"],
             stdout=subprocess.DEVNULL,
             stderr=(self.dir / "slapd.log").open("wb"),
         )
