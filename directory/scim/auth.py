@@ -3,8 +3,10 @@
 A token is 32 random bytes (``secrets``); only its SHA-256 is stored. Failed
 attempts are counted per client address in Django's cache (shared by every
 worker when CACHE_URL points at Redis): past SCIM_AUTH_FAILURES_MAX within
-SCIM_AUTH_FAILURES_WINDOW seconds, the address gets 429 until the window
-ends, even with a good token, so a guesser cannot tell when it found one.
+SCIM_AUTH_FAILURES_WINDOW seconds, a wrong token gets 429 instead of 401
+until the window ends. A valid token always passes: 256 random bits are not
+found by guessing, and a guesser behind the same proxy address as Entra ID
+must not be able to lock provisioning out.
 """
 
 from __future__ import annotations
@@ -44,7 +46,12 @@ def token_create(*, name: str, created_by: str = "") -> tuple[ScimToken, str]:
 
 
 def _failure_key(request: HttpRequest) -> str:
-    return "scim-auth-fail:" + request.META.get("REMOTE_ADDR", "")
+    # The client address as the acknowledgement page's limit reads it
+    # (ACK_CLIENT_IP_HEADER behind a proxy; notifications/acknowledgements/
+    # throttle.py, which this layer may not import).
+    header = settings.ACK_CLIENT_IP_HEADER
+    raw = request.META.get(header, "").split(",")[-1].strip() if header else ""
+    return "scim-auth-fail:" + (raw or request.META.get("REMOTE_ADDR", ""))
 
 
 def _failed(key: str) -> None:
@@ -58,12 +65,8 @@ def _failed(key: str) -> None:
 
 
 def authenticate(request: HttpRequest) -> ScimToken:
-    """The token a request carries, or a ScimError (401, or 429 when its
+    """The token a request carries, or a ScimError (401; 429 when its
     address failed too often)."""
-    key = _failure_key(request)
-    if (cache.get(key) or 0) >= settings.SCIM_AUTH_FAILURES_MAX:
-        error = ScimError(429, "Too many failed authentication attempts; retry later.")
-        raise error
     scheme, _space, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     token = None
     if scheme.lower() == "bearer" and raw.strip():
@@ -75,6 +78,11 @@ def authenticate(request: HttpRequest) -> ScimToken:
             .first()
         )
     if token is None:
+        key = _failure_key(request)
+        if (cache.get(key) or 0) >= settings.SCIM_AUTH_FAILURES_MAX:
+            raise ScimError(
+                429, "Too many failed authentication attempts; retry later."
+            )
         _failed(key)
         raise ScimError(401, "A valid bearer token is required.")
     now = timezone.now()

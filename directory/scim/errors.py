@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.http import HttpResponse
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -48,4 +49,6 @@ def error_response(error: ScimError) -> HttpResponse:
     response = json_response(body, error.status)
     if error.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="scim"'
+    if error.status == 429:
+        response["Retry-After"] = str(settings.SCIM_AUTH_FAILURES_WINDOW)
     return response

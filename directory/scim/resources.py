@@ -111,7 +111,6 @@ def list_response(resources: list[dict], total: int, start: int) -> dict:
 def service_provider_config(base: str) -> dict:
     return {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-        "documentationUri": f"{base}../../admin/",
         "patch": {"supported": True},
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": True, "maxResults": MAX_RESULTS},

@@ -9,17 +9,18 @@ import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from audit.models import AuditAction
 from audit.services import audit_record
 from directory.models import ScimUser
 from directory.scim import mapping, paths
 from directory.scim.errors import ScimError, not_found
-from employees.models import Employee
+from employees.models import Employee, ImportRun
 from employees.signals import AddressChange, addresses_changed_send
 
 logger = logging.getLogger(__name__)
@@ -57,24 +58,20 @@ def user_get(pk: str) -> Employee:
 
 
 def _holders(fields: dict, user_name: str | None, exclude: int | None) -> set[int]:
-    """Ids of other employees holding this HR id, address or userName."""
-    found: set[int] = set()
+    """Ids of other employees holding this HR id, address or userName (one
+    query: a provisioning cycle creates thousands of users one by one)."""
+    wanted = Q(pk__in=[])
     if fields.get("hr_id"):
-        found.update(
-            Employee.objects.filter(hr_id=fields["hr_id"]).values_list("pk", flat=True)
-        )
+        wanted |= Q(hr_id=fields["hr_id"])
     if fields.get("email"):
-        found.update(
-            Employee.objects.filter(
-                Exact(Lower("email"), fields["email"].lower())
-            ).values_list("pk", flat=True)
-        )
+        wanted |= Q(Exact(Lower("email"), fields["email"].lower()))
     if user_name:
-        found.update(
-            ScimUser.objects.filter(
+        wanted |= Q(
+            pk__in=ScimUser.objects.filter(
                 Exact(Lower("user_name"), user_name.lower())
-            ).values_list("employee_id", flat=True)
+            ).values("employee_id")
         )
+    found = set(Employee.objects.filter(wanted).values_list("pk", flat=True))
     found.discard(exclude)
     return found
 
@@ -107,16 +104,63 @@ def _audit(
     )
 
 
-def _save_scim(employee: Employee, scim_fields: dict, *, deleted: bool = False) -> None:
-    row = ScimUser.objects.filter(pk=employee.pk).first() or ScimUser(
-        employee=employee, user_name=employee.email
+# Today's Staff imports row of each token: (actor, date) → id, so that a
+# provisioning cycle costs one UPDATE per request, not a look-up too.
+_RUNS: dict[tuple[str, object], int] = {}
+
+
+def _tally(actor: str, outcome: str, warnings: int = 0) -> None:
+    """Count a request in the admin's Staff imports: one row per token and day,
+    source SCIM, with created / updated / unchanged / deactivated (SCIM has
+    no runs: the provider pushes one person at a time)."""
+    now = timezone.now()
+    key = (actor, timezone.localdate(now))
+    counts = {
+        outcome: F(outcome) + 1,
+        "rows_total": F("rows_total") + 1,
+        "rows_done": F("rows_done") + 1,
+        "warning_count": F("warning_count") + warnings,
+        "finished_at": now,
+        "updated_at": now,
+    }
+    run_id = _RUNS.get(key)
+    mine = {"source": ImportRun.Source.SCIM, "actor": actor}
+    if run_id and ImportRun.objects.filter(pk=run_id, **mine).update(**counts):
+        return
+    run = (
+        ImportRun.objects.filter(
+            source=ImportRun.Source.SCIM, actor=actor, file_name=f"{actor}, {key[1]}"
+        )
+        .order_by("pk")
+        .first()
     )
+    if run is None:
+        run = ImportRun.objects.create(
+            source=ImportRun.Source.SCIM,
+            actor=actor,
+            file_name=f"{actor}, {key[1]}",
+            status=ImportRun.Status.DONE,
+            message=gettext(
+                "Users pushed by the identity provider through SCIM, counted per day."
+            ),
+        )
+    _RUNS[key] = run.pk
+    ImportRun.objects.filter(pk=run.pk).update(**counts)
+
+
+def _save_scim(
+    employee: Employee, scim_fields: dict, *, deleted: bool = False, new: bool = False
+) -> None:
+    """Write the employee's ScimUser. Runs inside the caller's transaction:
+    a clash rolls the whole request back."""
+    row = None if new else ScimUser.objects.filter(pk=employee.pk).first()
+    if row is None:
+        row, new = ScimUser(employee=employee, user_name=employee.email), True
     for name, value in scim_fields.items():
         setattr(row, name, value)
     row.deleted_at = timezone.now() if deleted else None
     try:
-        with transaction.atomic():
-            row.save()
+        row.save(force_insert=new)
     except IntegrityError:
         raise _conflict(f"userName {row.user_name!r} is already taken.") from None
     employee.scim = row
@@ -138,9 +182,8 @@ def _write(
         employee.deactivated_at = None if employee.is_active else now
     employee.source, employee.synced_at = "scim", now
     try:
-        with transaction.atomic():
-            employee.save()
-    except IntegrityError:
+        employee.save()
+    except IntegrityError:  # a concurrent writer: the request rolls back
         raise _conflict("Another user has this e-mail address or HR id.") from None
     _save_scim(employee, resolved.scim)
     after = {name: getattr(employee, name) for name in _AUDITED}
@@ -153,6 +196,10 @@ def _write(
         reason,
         resolved.warnings,
     )
+    if before["is_active"] and not employee.is_active:
+        _tally(actor, "deactivated", len(resolved.warnings))
+    else:
+        _tally(actor, "updated" if changed else "unchanged", len(resolved.warnings))
     if previous_email.lower() != employee.email.lower():
         addresses_changed_send(
             sender=Employee,
@@ -205,15 +252,15 @@ def user_create(*, body: dict, actor: str) -> Employee:
             deactivated_at=None if resolved.employee["is_active"] else now,
         )
         try:
-            with transaction.atomic():
-                employee.save(force_insert=True)
-        except IntegrityError:
+            employee.save(force_insert=True)
+        except IntegrityError:  # a concurrent writer: the request rolls back
             raise _conflict(
                 "A user with this e-mail address or HR id exists."
             ) from None
-        _save_scim(employee, resolved.scim)
+        _save_scim(employee, resolved.scim, new=True)
         after = {name: getattr(employee, name) for name in _AUDITED}
         _audit(actor, employee, {}, after, "SCIM: created", resolved.warnings)
+        _tally(actor, "created", len(resolved.warnings))
     return employee
 
 
@@ -300,3 +347,4 @@ def user_delete(*, pk: str, actor: str) -> None:
             after={"is_active": False, "source": "scim", "deleted": True},
             reason="SCIM: deleted",
         )
+        _tally(actor, "deactivated" if was_active else "unchanged")

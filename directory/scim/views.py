@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from functools import wraps
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -50,7 +51,11 @@ def scim_endpoint(*methods: str) -> Callable[[View], View]:
 
 def _body(request: HttpRequest) -> dict:
     try:
-        body = json.loads(request.body or b"null")
+        raw = request.body
+    except RequestDataTooBig:
+        raise ScimError(413, "The body is too large.") from None
+    try:
+        body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise ScimError(400, "The body is not valid JSON.", "invalidSyntax") from None
     if not isinstance(body, dict):

@@ -57,8 +57,8 @@ def test_failed_attempts_are_limited(scim, settings):  # noqa: F811
     for _ in range(3):
         assert is_scim_error(wrong.get("Users"), 401)
     assert is_scim_error(wrong.get("Users"), 429)
-    # Same address, right token: still refused until the window ends.
-    assert is_scim_error(scim.get("Users"), 429)
+    # A guesser at the same address does not lock the real client out.
+    assert scim.get("Users").status_code == 200
 
 
 def test_a_post_needs_no_csrf_token_or_session(scim):  # noqa: F811

@@ -203,3 +203,37 @@ def test_bad_json_and_bad_values_are_scim_errors(scim):  # noqa: F811
 def test_groups_are_an_empty_list_and_writes_501(scim):  # noqa: F811
     assert scim.get("Groups").json()["totalResults"] == 0
     assert is_scim_error(scim.post("Groups", {"displayName": "Sales"}), 501)
+
+
+def test_the_employee_page_shows_the_source_and_the_last_sync(scim, dpo):  # noqa: F811
+    from django.test import Client
+    from django.urls import reverse
+
+    created = scim.post("Users", user("seen@example.com")).json()
+    client = Client(headers={"accept-language": "en"})
+    client.force_login(dpo)
+    page = client.get(reverse("admin:employees_employee_change", args=[created["id"]]))
+    body = page.content.decode()
+    assert "SCIM provisioning" in body
+    assert "last synchronised" in body.lower()
+    listed = client.get(reverse("admin:employees_employee_changelist") + "?source=scim")
+    assert [e.pk for e in listed.context["cl"].result_list] == [int(created["id"])]
+
+
+def test_staff_imports_count_each_day_of_provisioning(scim):  # noqa: F811
+    from employees.models import ImportRun
+
+    created = scim.post("Users", user("day@example.com")).json()
+    scim.patch(
+        f"Users/{created['id']}",
+        {"op": "replace", "path": "name.givenName", "value": "Di"},
+    )
+    scim.patch(
+        f"Users/{created['id']}",
+        {"op": "replace", "path": "name.givenName", "value": "Di"},
+    )
+    scim.delete(f"Users/{created['id']}")
+    run = ImportRun.objects.get(source="scim")
+    assert run.actor == "SCIM: Entra ID"
+    assert (run.created, run.updated, run.unchanged, run.deactivated) == (1, 1, 1, 1)
+    assert run.rows_total == 4
