@@ -1,8 +1,8 @@
 """Accessibility of the public pages, in headless Chromium.
 
-axe-core (WCAG 2.0 and 2.1, levels A and AA) finds no violation on any page
-a person can meet from a personal link or a message: the link page in French
-and in English with its question, a refused form, the confirmation and the
+axe-core (WCAG 2.0, 2.1 and 2.2, levels A and AA) finds no violation on any
+page a person can meet from a personal link or a message: the link page in
+each configured language (French and English with its question), a refused form, the confirmation and the
 "already acknowledged" page, the dead-link, 404, 429, CSRF-failure and 500
 pages, and /verify/. The link page is also used with the keyboard alone and
 JavaScript turned off (every control reached in reading order, each with a
@@ -19,13 +19,14 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from notifications.acknowledgements.throttle import WINDOW_SECONDS
 from notifications.campaigns import services
 from notifications.models import CampaignStatus
-from tests.ack_helpers import launched, link
+from tests.ack_helpers import forget_cached_contents, launched, link
 from tests.services import chromium_launch
 
 pytestmark = [
@@ -34,8 +35,8 @@ pytestmark = [
     pytest.mark.usefixtures("fresh_link_state"),
 ]
 
-WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-LOCALES = {"fr": "fr-FR", "en": "en-GB"}
+WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+LOCALES = {"fr": "fr-FR", "en": "en-GB"}  # else the language code itself
 UNKNOWN_LINK = "/a/" + "A" * 43 + "/"
 
 
@@ -77,7 +78,7 @@ def visit(chromium, live_server):
     opened: list[Visit] = []
 
     def make(lang: str = "en", **options) -> Visit:
-        options.setdefault("locale", LOCALES[lang])
+        options.setdefault("locale", LOCALES.get(lang, lang))
         opened.append(Visit(chromium, live_server.url, **options))
         return opened[-1]
 
@@ -153,6 +154,30 @@ def test_the_link_page_has_no_violation(visit, language, query, lang):
     assert page.locator("input[type=radio]").count() >= 2  # the question
     assert page.locator("#result").count() == 0  # not acknowledged yet
     assert_accessible(page, lang=lang)
+
+
+def test_the_link_page_has_no_violation_in_any_language(visit):
+    """One page load per configured language, in one browser page: the
+    page's own strings (deadline, form, footer, language menu) in each."""
+    campaign, _recipient, url = _link("en")
+    english = campaign.contents.get(language="en", is_current=True)
+    for code, _name in settings.LANGUAGES:
+        if not campaign.contents.filter(language=code, is_current=True).exists():
+            services.content_save(
+                campaign=campaign,
+                language=code,
+                fields={
+                    "subject": english.subject,
+                    "body_text": english.body_text,
+                    "body_html": "",
+                    "page_text": english.page_text,
+                },
+            )
+    forget_cached_contents()
+    page = visit().page
+    for code, _name in settings.LANGUAGES:
+        assert page.goto(f"{url}?lang={code}").status == 200
+        assert_accessible(page, lang=code)
 
 
 def test_the_pages_after_acknowledging_have_no_violation(visit):
