@@ -130,18 +130,18 @@ def match_language(raw: str, allowed: Iterable[str]) -> str | None:
     return code if code in allowed else None
 
 
-# Django's own table (django.conf.locale.LANG_INFO) lacks Maltese; without it
-# translation.get_language_info("mt") raises KeyError (the page's language
-# menu and the admin's language names use it).
-_MISSING_LANG_INFO: dict[str, dict[str, object]] = {
-    "mt": {"bidi": False, "code": "mt", "name": "Maltese", "name_local": "Malti"},
-}
-
-
 def complete_django_lang_info() -> None:
-    """Add to Django's language table the EU languages it does not know.
-    Called from the settings, before any translation is looked up."""
+    """Django's language table (django.conf.locale.LANG_INFO) lacks Maltese:
+    translation.get_language_info("mt") would raise KeyError (the page's
+    language menu and the admin use it). Add it, and give the 24 the names
+    above, which people use for their language in a menu: "Čeština",
+    "Slovenčina", "Lietuvių" where Django has the adverbs "česky",
+    "slovensky", "Lietuviškai". Called from the settings, before any
+    translation is looked up."""
     from django.conf.locale import LANG_INFO
 
-    for code, info in _MISSING_LANG_INFO.items():
-        LANG_INFO.setdefault(code, info)
+    for code, native in EU_LANGUAGES:
+        info = LANG_INFO.setdefault(
+            code, {"bidi": False, "code": code, "name": ENGLISH_NAMES[code]}
+        )
+        info["name_local"] = native

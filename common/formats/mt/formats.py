@@ -1,10 +1,12 @@
-# Maltese, which Django does not ship: "3 ta' Novembru 2025, 14:30". The
-# month names themselves are in locale/mt (Django has no Maltese catalogue).
-DATE_FORMAT = r"j \t\a' F Y"
+# Maltese, which Django does not ship. Django has no Maltese month names
+# either (they would come out in LANGUAGE_CODE's language), so its formats
+# are numeric; what employees read is written by common/localdates.py
+# ("3 ta' Novembru 2025, 14:30", from CLDR).
+DATE_FORMAT = "d/m/Y"
 TIME_FORMAT = "H:i"
-DATETIME_FORMAT = r"j \t\a' F Y, H:i"
-YEAR_MONTH_FORMAT = "F Y"
-MONTH_DAY_FORMAT = r"j \t\a' F"
+DATETIME_FORMAT = "d/m/Y H:i"
+YEAR_MONTH_FORMAT = "m/Y"
+MONTH_DAY_FORMAT = "d/m"
 SHORT_DATE_FORMAT = "d/m/Y"
 SHORT_DATETIME_FORMAT = "d/m/Y H:i"
 FIRST_DAY_OF_WEEK = 1  # Monday

@@ -2,9 +2,9 @@
 
 axe-core (WCAG 2.0, 2.1 and 2.2, levels A and AA) finds no violation on any
 page a person can meet from a personal link or a message: the link page in
-each configured language (French and English with its question), a refused form, the confirmation and the
-"already acknowledged" page, the dead-link, 404, 429, CSRF-failure and 500
-pages, and /verify/. The link page is also used with the keyboard alone and
+each configured language (French and English with its question), a refused
+form, the confirmation and the "already acknowledged" page, the dead-link,
+404, 429, CSRF-failure and 500 pages, and /verify/. The link page is also used with the keyboard alone and
 JavaScript turned off (every control reached in reading order, each with a
 visible focus indicator), read on a phone without scrolling sideways, and in
 forced colours (Windows high contrast). No page loads anything from another
