@@ -170,6 +170,8 @@ def _finish(run: ImportRun, status: str, message: str = "") -> ImportRun:
 
 def _audit_import(run: ImportRun) -> None:
     actor = run.user if run.user_id else (f"shell:{run.actor}" if run.actor else None)
+    if run.source == ImportRun.Source.API:  # "api:<key name>", as given
+        actor = run.actor
     after = {
         "status": run.status,
         "file_name": run.file_name,
@@ -379,11 +381,13 @@ def import_from_shell(
     skip_invalid: bool,
     dry_run: bool,
     confirm_deactivate: int | None = None,
+    api_actor: str = "",
 ) -> tuple[ImportRun, ImportResult | None, ImportFileError | None]:
-    """The ``import_employees`` command: run now, record the run, no stored copy."""
+    """The ``import_employees`` command (and the API, ``api_actor`` naming its
+    key): run now, record the run, no stored copy."""
     run = ImportRun.objects.create(
-        source=ImportRun.Source.SHELL,
-        actor=_os_user(),
+        source=ImportRun.Source.API if api_actor else ImportRun.Source.SHELL,
+        actor=api_actor or _os_user(),
         file_name=file_name[:255],
         file_sha256=_sha256(binary),
         sync=sync,

@@ -1,0 +1,98 @@
+"""Employees through the API: create or update matched as the file import
+matches (HR id, else e-mail), deactivate; audit-logged with the key's name."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from employees.importing import address_normalise
+from employees.models import Employee
+from employees.services import employee_set_active
+from employees.signals import AddressChange, addresses_changed_send
+
+FIELDS = (
+    "email",
+    "hr_id",
+    "first_name",
+    "last_name",
+    "department",
+    "country",
+    "language",
+    "time_zone",
+    "manager_id",
+)
+
+
+def employee_match(*, hr_id: str, email: str) -> Employee | None:
+    if hr_id:
+        found = Employee.objects.filter(hr_id=hr_id).first()
+        if found is not None:
+            return found
+    return Employee.objects.filter(email__iexact=address_normalise(email)).first()
+
+
+def employee_upsert(
+    *, data: dict, actor: str, employee: Employee | None = None
+) -> tuple[Employee, bool]:
+    """Create or update; returns (employee, created). A value another
+    employee holds already (e-mail, HR id) is a field error, not a crash."""
+    try:
+        return _upsert(data=data, actor=actor, employee=employee)
+    except IntegrityError as exc:
+        raise ValidationError(
+            {"email": _("Another employee has this e-mail address or HR id.")}
+        ) from exc
+
+
+def _upsert(
+    *, data: dict, actor: str, employee: Employee | None
+) -> tuple[Employee, bool]:
+    if "email" in data:
+        data = {**data, "email": address_normalise(data["email"])}
+    if employee is None:
+        employee = employee_match(
+            hr_id=data.get("hr_id", ""), email=data.get("email", "")
+        )
+    created = employee is None
+    with transaction.atomic():
+        if created:
+            employee = Employee.objects.create(
+                **{k: v for k, v in data.items() if k in FIELDS}, source="api"
+            )
+            before: dict = {}
+            changed = {k: data[k] for k in data if k in FIELDS}
+        else:
+            before = {k: getattr(employee, k) for k in data if k in FIELDS}
+            changed = {k: v for k, v in data.items() if k in FIELDS and before[k] != v}
+            if changed:
+                Employee.objects.filter(pk=employee.pk).update(
+                    **changed, source="api", updated_at=timezone.now()
+                )
+            previous_email = employee.email
+            employee.refresh_from_db()
+            before = {k: before[k] for k in changed}
+            if "email" in changed:
+                move = AddressChange(employee.pk, employee.email, previous_email)
+                transaction.on_commit(
+                    lambda: addresses_changed_send(sender=Employee, changes=[move])
+                )
+        if changed:
+            audit_record(
+                actor=actor,
+                action=AuditAction.EMPLOYEE_CHANGE,
+                target=employee,
+                before=before,
+                after=changed,
+            )
+    return employee, created
+
+
+def employee_deactivate(*, employee: Employee, actor: str) -> Employee:
+    employee_set_active(employee_ids=[employee.pk], active=False, user=actor)
+    employee.refresh_from_db()
+    return employee
