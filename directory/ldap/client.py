@@ -27,6 +27,7 @@ from ldap3.core.exceptions import (
     LDAPInvalidDnError,
     LDAPInvalidDNSyntaxResult,
     LDAPNoSuchObjectResult,
+    LDAPOperationResult,
 )
 
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
@@ -90,6 +91,12 @@ def _server(config: LdapConfig) -> ldap3.Server:
 
 
 def _reason(exc: Exception) -> str:
+    """What the server answered (``invalidCredentials``, with its diagnostic
+    message when it gave one), or the socket or TLS error."""
+    description = getattr(exc, "description", None)
+    if isinstance(exc, LDAPOperationResult) and description:
+        message = (getattr(exc, "message", None) or "").strip()
+        return f"{description} ({message})" if message else str(description)
     return str(exc) or exc.__class__.__name__
 
 
