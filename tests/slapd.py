@@ -98,11 +98,20 @@ class Slapd:
     """``with Slapd(size_limit=100) as server: server.load(ldif)`` — but the
     entries are loaded before the start: ``Slapd(...).load(text).start()``."""
 
-    def __init__(self, *, size_limit: int = 100, tls: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        size_limit: int = 100,
+        paged_total: int | None = None,
+        tls: bool = False,
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="slapd-"))
         (self.dir / "data").mkdir()
         self.port = _free_port()
         self.size_limit = size_limit
+        # A server that also caps paged searches (as a misconfigured one
+        # does): the search ends in sizeLimitExceeded after this many.
+        self.paged_total = paged_total
         # With tls: a self-signed certificate for 127.0.0.1 (its own CA,
         # ``ca_file``), StartTLS on ``url`` and TLS from the start on
         # ``ldaps_url``.
@@ -154,7 +163,7 @@ class Slapd:
 modulepath {MODULES}
 moduleload back_mdb
 # A plain search stops at {limit} entries; a paged one pages through all.
-sizelimit size.soft={limit} size.hard={limit} size.prtotal=unlimited
+sizelimit size.soft={limit} size.hard={limit} size.prtotal={self.paged_total or "unlimited"}
 database mdb
 maxsize 4294967296
 suffix "{SUFFIX}"

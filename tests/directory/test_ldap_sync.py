@@ -327,3 +327,36 @@ def test_the_attribute_map_setting_chooses_the_attributes(directory):
     zoe = Employee.objects.get(email="p001@example.org")
     assert zoe.hr_id == "p001"
     assert zoe.country == "Lyon"  # no attribute: the field is left as it is
+
+
+def test_a_search_the_server_cuts_short_writes_nothing(settings):
+    require(
+        slapd.slapd_available(),
+        "slapd is not installed (apt-get install slapd ldap-utils)",
+    )
+    people = "".join(_person(n) for n in range(150))
+    server = slapd.Slapd(size_limit=100, paged_total=100).load(
+        slapd.base_ldif() + people
+    )
+    server.start()
+    try:
+        settings.DIRECTORY_LDAP_URL = server.url
+        settings.DIRECTORY_LDAP_BIND_DN = slapd.SERVICE_DN
+        settings.DIRECTORY_LDAP_BIND_PASSWORD = slapd.SERVICE_PASSWORD
+        settings.DIRECTORY_LDAP_BASE_DN = slapd.PEOPLE
+        settings.DIRECTORY_LDAP_PAGE_SIZE = 50
+        Employee.objects.create(email="p149@example.org", department="Kept")
+        Employee.objects.create(email="left@example.org")
+
+        code, report = _sync()
+    finally:
+        server.stop()
+
+    assert code == 2
+    assert (
+        "sizeLimitExceeded" in report["error"]
+        and "after 100 entries" in report["error"]
+    )
+    assert Employee.objects.filter(is_active=True).count() == 2
+    assert Employee.objects.get(email="p149@example.org").department == "Kept"
+    assert ImportRun.objects.get().status == "failed"
