@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from audit.models import AuditAction, AuditEntry
+from directory.ldap.attributes import attribute_map
 from employees.models import Employee, ImportRun
 from tests import slapd
 from tests.services import require
@@ -95,6 +96,7 @@ def _directory_ldif() -> str:
                     "co": "Belgique",
                     "c": "BE",
                     "userAccountControl": control,
+                    "description": "Europe/Brussels",
                 },
             )
         )
@@ -279,6 +281,8 @@ def test_an_invalid_entry_is_reported_like_a_bad_row_of_a_file(directory):
 def test_the_active_directory_filter_skips_disabled_accounts(directory):
     directory.DIRECTORY_LDAP_BASE_DN = AD
     directory.DIRECTORY_LDAP_FILTER = AD_FILTER
+    # AD has no standard time zone attribute: one is named in the map.
+    directory.DIRECTORY_LDAP_ATTRIBUTES = attribute_map("time_zone=description")
 
     code, report = _sync()
 
@@ -290,6 +294,7 @@ def test_the_active_directory_filter_skips_disabled_accounts(directory):
         "AD-active",
         "Belgique",
     )
+    assert person.time_zone == "Europe/Brussels"
 
 
 def test_a_mass_deactivation_waits_for_the_number_to_be_confirmed(directory):
@@ -316,8 +321,6 @@ def test_the_scheduled_task_runs_the_same_sync(directory):
 
 
 def test_the_attribute_map_setting_chooses_the_attributes(directory):
-    from directory.ldap.attributes import attribute_map
-
     Employee.objects.create(email="p001@example.org", country="Lyon")
     directory.DIRECTORY_LDAP_ATTRIBUTES = attribute_map("hr_id=uid;country=")
 
