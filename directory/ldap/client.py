@@ -185,10 +185,14 @@ def _entry_decoder(strategy: Any) -> Callable[[dict], dict]:
 
 
 def search_entries(
-    connection: ldap3.Connection, config: LdapConfig, attributes: Sequence[str]
+    connection: ldap3.Connection,
+    config: LdapConfig,
+    attributes: Sequence[str],
+    progress: Callable[[int], None] | None = None,
 ) -> list[Entry]:
     """Every entry under the base DN that the filter selects, page by page;
-    raises DirectoryUnavailable unless the server said the search is done."""
+    raises DirectoryUnavailable unless the server said the search is done.
+    ``progress`` hears the number of entries read after each page."""
     entries: list[Entry] = []
     cookie: bytes | None = None
     while True:
@@ -231,6 +235,8 @@ def search_entries(
                     "reason": f"{result['description']} {result['message']}".strip(),
                 }
             )
+        if progress is not None:
+            progress(len(entries))
         control = (result.get("controls") or {}).get(PAGED_RESULTS)
         cookie = control["value"]["cookie"] if control else None
         if not cookie:

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 Status = ImportRun.Status
 SOURCE = "ldap"
+# Entries read between two progress writes on the run.
+PROGRESS_EVERY = 5000
 
 
 @dataclass
@@ -66,14 +68,30 @@ def _deactivation_check(confirmed: int | None) -> Callable[[Plan], None]:
     return check
 
 
+def _progress_writer(run_id: int) -> Callable[[int], None]:
+    """The entries read so far, on the run (the Staff imports page shows
+    them), every PROGRESS_EVERY: a live run keeps its ``updated_at`` fresh,
+    so the stalled-import sweeper never takes it for a dead one."""
+    last = [0]
+
+    def write(done: int) -> None:
+        if done - last[0] >= PROGRESS_EVERY:
+            last[0] = done
+            ImportRun.objects.filter(pk=run_id).update(
+                rows_done=done, rows_total=done, updated_at=timezone.now()
+            )
+
+    return write
+
+
 def _read(
-    config: LdapConfig,
+    config: LdapConfig, run_id: int
 ) -> tuple[list[SourceRecord], list[str], dict[str, str]]:
     """The directory's entries as records (the connection stays open for the
     managers outside the search)."""
     names = requested_attributes(config.attributes)
     with directory_connection(config) as connection:
-        entries = search_entries(connection, config, names)
+        entries = search_entries(connection, config, names, _progress_writer(run_id))
         email = list(config.attributes["email"])
         return entries_records(
             entries,
@@ -147,7 +165,7 @@ def directory_sync(
         status=Status.IMPORTING,
     )
     try:
-        records, columns, labels = _read(config)
+        records, columns, labels = _read(config, run.pk)
         outcome = run_records(
             records,
             columns=columns,

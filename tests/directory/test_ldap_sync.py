@@ -363,3 +363,27 @@ def test_a_search_the_server_cuts_short_writes_nothing(settings):
     assert Employee.objects.filter(is_active=True).count() == 2
     assert Employee.objects.get(email="p149@example.org").department == "Kept"
     assert ImportRun.objects.get().status == "failed"
+
+
+def test_a_long_search_keeps_its_run_alive_with_its_progress(directory, monkeypatch):
+    from directory.ldap import sync
+
+    monkeypatch.setattr(sync, "PROGRESS_EVERY", 100)
+    seen = []
+    write = sync._progress_writer
+
+    def spy(run_id):
+        inner = write(run_id)
+
+        def progress(done):
+            inner(done)
+            seen.append(ImportRun.objects.values_list("rows_done", flat=True).get())
+
+        return progress
+
+    monkeypatch.setattr(sync, "_progress_writer", spy)
+
+    _sync()
+
+    # Pages of 50: the run says 100, then 200 entries read, before the import.
+    assert seen == [0, 100, 100, 200, 200]
