@@ -24,6 +24,7 @@ from common.languages import match_language
 from directory.models import ScimUser
 from directory.scim import paths
 from directory.scim.errors import ScimError, invalid_value
+from employees.importing.validating import address_normalise
 from employees.models import Employee
 
 _BASE_TABLE: dict[tuple[str, str, str | None], str] = {
@@ -171,7 +172,8 @@ def _usable(address: Any) -> str | None:
         validate_email(address)
     except ValidationError:
         return None
-    return address if len(address) <= 254 else None
+    # Stored as the staff import stores it: the domain lower-cased.
+    return address_normalise(address) if len(address) <= 254 else None
 
 
 def _active(value: Any) -> bool:

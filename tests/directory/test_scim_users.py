@@ -237,3 +237,8 @@ def test_staff_imports_count_each_day_of_provisioning(scim):  # noqa: F811
     assert run.actor == "SCIM: Entra ID"
     assert (run.created, run.updated, run.unchanged, run.deactivated) == (1, 1, 1, 1)
     assert run.rows_total == 4
+
+
+def test_the_address_is_stored_as_the_import_stores_it(scim):  # noqa: F811
+    created = scim.post("Users", user("Jane.Doe@Example.COM")).json()
+    assert Employee.objects.get(pk=created["id"]).email == "Jane.Doe@example.com"

@@ -7,6 +7,7 @@ its last line, once: only its hash is kept. Revoke it in the admin
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_record, os_user
@@ -15,17 +16,22 @@ from directory.scim.auth import token_create
 
 
 class Command(BaseCommand):
-    help = "Create a SCIM bearer token and print it (once)."
+    help = _("Create a SCIM bearer token and print it (once).")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("name", help="what the token is for, e.g. 'Entra ID'")
+        parser.add_argument("name", help=_("what the token is for, e.g. 'Entra ID'"))
 
     def handle(self, *args: object, **options: object) -> None:
         name = str(options["name"]).strip()
         if not name or len(name) > 100:
-            raise CommandError("The name must have 1 to 100 characters.", returncode=2)
+            raise CommandError(
+                _("The name must have 1 to 100 characters."), returncode=2
+            )
         if ScimToken.objects.filter(name=name).exists():
-            raise CommandError(f"A token named {name!r} exists already.", returncode=2)
+            raise CommandError(
+                _("A token named %(name)s exists already.") % {"name": name},
+                returncode=2,
+            )
         actor = os_user()
         row, token = token_create(name=name, created_by=actor)
         audit_record(
@@ -35,7 +41,10 @@ class Command(BaseCommand):
             reason="SCIM token created",
         )
         self.stdout.write(
-            f"SCIM token {row.name!r} created. Paste it as the secret token of"
-            " the provisioning settings; it is not shown again:"
+            _(
+                "SCIM token %(name)s created. Paste it as the secret token of"
+                " the provisioning settings; it is not shown again:"
+            )
+            % {"name": row.name}
         )
         self.stdout.write(token)
