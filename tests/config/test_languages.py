@@ -238,3 +238,34 @@ def test_only_midnight_moves():
     almost = datetime(2025, 11, 3, 0, 1, tzinfo=PARIS)
     assert deadline_moment(almost) == almost
     assert deadline_moment(datetime(2025, 11, 3, tzinfo=PARIS)).day == 2
+
+
+# ------------------------------------------------------------ the admin
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("de-DE,de;q=0.9,en;q=0.8", "en"),  # the first the admin speaks
+        ("pl", settings.LANGUAGE_CODE),  # none: the default language
+        ("fr-BE", "fr"),
+    ],
+)
+@pytest.mark.django_db
+def test_the_admin_speaks_only_the_languages_its_strings_are_written_in(
+    client, accept, expected
+):
+    """Django's admin is translated into German, this project's admin
+    strings are not: a German browser gets one whole language, not two."""
+    page = client.get("/admin/login/", headers={"accept-language": accept})
+    assert page.status_code == 200
+    assert f'<html lang="{expected}"' in page.content.decode()
+    assert page["Content-Language"] == expected
+
+
+@pytest.mark.django_db
+def test_the_public_pages_speak_the_browsers_language(client):
+    page = client.get("/verify/", headers={"accept-language": "pl,en;q=0.5"})
+    assert '<html lang="pl">' in page.content.decode()
+    with translation.override("pl"):
+        assert translation.gettext("Is this message genuine?") in page.content.decode()
