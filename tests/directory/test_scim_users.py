@@ -242,3 +242,15 @@ def test_staff_imports_count_each_day_of_provisioning(scim):  # noqa: F811
 def test_the_address_is_stored_as_the_import_stores_it(scim):  # noqa: F811
     created = scim.post("Users", user("Jane.Doe@Example.COM")).json()
     assert Employee.objects.get(pk=created["id"]).email == "Jane.Doe@example.com"
+
+
+def test_an_unexpected_failure_is_a_scim_error_not_a_page(scim, monkeypatch):  # noqa: F811
+    from directory.scim import services
+
+    def broken(pk: str) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services, "user_get", broken)
+    response = scim.get("Users/1")
+    assert is_scim_error(response, 500)
+    assert "database went away" not in response.content.decode()
