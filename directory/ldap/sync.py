@@ -32,7 +32,11 @@ from directory.ldap.mapping import entries_records, requested_attributes
 from employees.importing import ImportFileError, ImportResult, Plan
 from employees.importing.records import RecordsResult, SourceRecord, run_records
 from employees.models import ImportRun
-from employees.services import DeactivationNotConfirmed, deactivation_needs_confirmation
+from employees.services import (
+    STALLED_AFTER,
+    DeactivationNotConfirmed,
+    deactivation_needs_confirmation,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +70,21 @@ def _deactivation_check(confirmed: int | None) -> Callable[[Plan], None]:
             )
 
     return check
+
+
+def _running_sync() -> ImportRun | None:
+    """A sync still at work (beat's while someone runs the command): its
+    progress writes keep it fresh; one quiet for STALLED_AFTER died. Two
+    syncs at once would not corrupt anything (one transaction each), but
+    the second would fail on the first's new rows."""
+    fresh = timezone.now() - STALLED_AFTER
+    return (
+        ImportRun.objects.filter(
+            source=ImportRun.Source.LDAP, status=Status.IMPORTING, updated_at__gte=fresh
+        )
+        .order_by("created_at")
+        .first()
+    )
 
 
 def _progress_writer(run_id: int) -> Callable[[int], None]:
@@ -154,6 +173,18 @@ def directory_sync(
     if not config.url:
         return SyncOutcome(
             run=None, error=DirectoryUnavailable(_("DIRECTORY_LDAP_URL is not set."))
+        )
+    running = _running_sync()
+    if running is not None:
+        return SyncOutcome(
+            run=None,
+            error=DirectoryUnavailable(
+                _(
+                    "Another directory sync (run %(run)s, started %(started)s) is "
+                    "still running; nothing was done."
+                )
+                % {"run": running.pk, "started": running.created_at.isoformat()}
+            ),
         )
     run = ImportRun.objects.create(
         source=ImportRun.Source.LDAP,

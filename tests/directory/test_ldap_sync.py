@@ -387,3 +387,25 @@ def test_a_long_search_keeps_its_run_alive_with_its_progress(directory, monkeypa
 
     # Pages of 50: the run says 100, then 200 entries read, before the import.
     assert seen == [0, 100, 100, 200, 200]
+
+
+def test_a_second_sync_while_one_runs_does_nothing(directory):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    busy = ImportRun.objects.create(
+        source="ldap", file_name="ldap://dc1", sync=True, status="importing"
+    )
+
+    code, report = _sync()
+
+    assert code == 2 and f"run {busy.pk}" in report["error"]
+    assert ImportRun.objects.count() == 1 and not Employee.objects.exists()
+
+    # A run quiet for longer than a live one ever is died: not in the way.
+    ImportRun.objects.filter(pk=busy.pk).update(
+        updated_at=timezone.now() - timedelta(minutes=11)
+    )
+    code, report = _sync()
+    assert code == 0 and report["created"] == PEOPLE
