@@ -1,72 +1,105 @@
-"""Benchmark: one 20,000-recipient step, end to end.
+"""Benchmark: a 20,000-recipient step, end to end, beside a plain reference.
 
-dispatcher tick (this process) → Redis → N real Celery worker processes →
-an aiosmtpd sink on loopback (``--mode smtp``), or anymail batch sending to a
-Postmark-shaped fake API on loopback (``--mode esp``). Prints messages/s from
-the tick to the last message received, and SQL queries per 1,000 messages for
-the dispatcher (measured on the tick) and for the sender (measured on one
-chunk sent in this process before the workers take the rest).
+Each figure is timed from the dispatcher's tick (this process: the step's
+Delivery rows created and leased, the chunks handed to Redis) to the last
+message received by the sink, through N real Celery worker processes: an
+aiosmtpd sink on loopback (``--mode smtp``), or anymail batch sending to a
+Postmark-shaped fake API on loopback (``--mode esp``). The sink counts what
+it received; the line of each figure says how many of how many arrived, and
+that the database recorded every one as sent.
 
-    .venv/bin/python bench/bench_send.py --mode smtp
+In the same run, alternating, ``--rounds`` times:
+
+- one language, one time zone (everyone in English, in the campaign's zone);
+- ``--languages`` languages and ``--zones`` time zones (issue 14: 24 and 10,
+  so 240 rendered prototypes instead of one);
+- the plain reference, no database and no tick: in ``esp`` mode anymail
+  batch calls of the same size with the same rendered texts, from as many
+  processes as the worker has; in ``smtp`` mode one process sending the same
+  messages with Django over one reused SMTP connection (as
+  bench_smtp_reference.py).
+
+Then the ratios, with the targets: end to end / plain reference (issue 19:
+ESP at least 0.7, SMTP at least 0.85) and many languages and zones / one
+(issue 14: at least 0.9). Absolute figures vary on a shared machine; the
+ratios hold, and the load average is printed.
+
     .venv/bin/python bench/bench_send.py --mode esp
+    .venv/bin/python bench/bench_send.py --mode smtp
     .venv/bin/python bench/bench_send.py --database-url postgres://postgres@127.0.0.1:5432/bench_send
 
-CPU is reported too (the machine may be shared, so wall-clock figures vary):
-CPU-seconds per 1,000 messages in the worker processes (main + pool children,
-read from /proc) and in this process, which runs the SMTP sink or fake ESP in a
-thread and so competes with the workers for the same cores.
-
-Needs Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379/15). The database
-is created afresh: a SQLite file under /tmp by default, or the PostgreSQL
-database named in --database-url (dropped and re-created).
+Needs PostgreSQL (the database named in --database-url is dropped and
+re-created; a sqlite:/// URL works too) and Redis (TEST_REDIS_URL, default
+redis://127.0.0.1:6379/15).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
+import statistics
+import subprocess
 import sys
 import time
 import uuid
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import (  # noqa: E402
-    campaign_launched,
-    cpu_by_pid,
-    cpu_delta,
-    fresh_database,
+from bench.common import fresh_database  # noqa: E402
+
+TEN_ZONES = (
+    "Europe/Lisbon",
+    "Europe/Dublin",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "Europe/Warsaw",
+    "Europe/Helsinki",
+    "Europe/Athens",
+    "America/New_York",
+    "America/Sao_Paulo",
+    "Asia/Tokyo",
 )
+TOKEN = "Zq7BenchTokenMark7qZ"
 
 
-def _cpu_seconds(process_group: int) -> float:
-    """CPU of every live process in a process group (a worker and its pool)."""
-    return sum(cpu_by_pid(lambda _command, group: group == process_group).values())
+@dataclass
+class Figure:
+    label: str
+    expected: int
+    received: int
+    seconds: float
+    recorded: int | None = None
+    tick: float | None = None
 
-
-def _cpu_of(command: str) -> dict[int, float]:
-    return cpu_by_pid(lambda name, _group: name == command)
-
-
-def _own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    @property
+    def rate(self) -> float:
+        return self.received / self.seconds if self.seconds else 0.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("smtp", "esp"), default="smtp")
+    parser.add_argument("--mode", choices=("smtp", "esp"), default="esp")
     parser.add_argument("--recipients", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--chunk", type=int, default=100, help="SMTP chunk size")
     parser.add_argument("--batch", type=int, default=500, help="ESP per-call limit")
-    parser.add_argument("--database-url", default="sqlite:////tmp/bench_send.sqlite3")
+    parser.add_argument("--languages", type=int, default=24)
+    parser.add_argument("--zones", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/bench_send"
+    )
+    parser.add_argument("--reference-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.reference_child:
+        reference_child(args.reference_child)
+        return
 
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.sending_settings"
@@ -75,6 +108,7 @@ def main() -> None:
     os.environ.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex * 2)
     os.environ.setdefault("ALLOWED_HOSTS", "localhost")
     os.environ.setdefault("SITE_URL", "https://notify.example.com")
+    os.environ["LOG_LEVEL"] = "WARNING"
     os.environ["SEND_CHUNK_SIZE"] = str(args.chunk)
     os.environ["EMAIL_BATCH_SIZE"] = str(args.batch)
     fresh_database(args.database_url)
@@ -95,25 +129,32 @@ def main() -> None:
             target = stack.enter_context(FakePostmark(keep_messages=False))
         os.environ.update(target.env())
         django.setup()
+        logging.getLogger("notifications").setLevel(logging.WARNING)
         run(args, target, stack)
 
 
 def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
     from django.core.management import call_command
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
-    from notifications.delivery import dispatch, send
-    from notifications.models import Delivery, DeliveryStatus
+    from common.languages import EU_LANGUAGES
     from tests.services import REDIS_URL
     from tests.workers import celery_worker, client_app
 
     call_command("migrate", verbosity=0)
+    languages = tuple(code for code, _name in EU_LANGUAGES)[: args.languages]
+    zones = TEN_ZONES[: args.zones]
     started = time.perf_counter()
-    campaign_launched(args.recipients, name="Bench")
+    n = args.recipients
+    people = {
+        "one": dict(languages=("en",), zones=(), country="One"),
+        "many": dict(languages=languages, zones=zones, country="Many"),
+    }
+    for kind, spec in people.items():
+        _employees(n, **spec)
     print(
-        f"setup: {args.recipients} employees enrolled in "
-        f"{time.perf_counter() - started:.1f}s ({connection.vendor})"
+        f"setup: 2 x {n:,} employees in {time.perf_counter() - started:.1f}s "
+        f"({connection.vendor}); {len(languages)} languages, {len(zones)} zones"
     )
 
     queue = f"bench-{uuid.uuid4().hex[:8]}"
@@ -143,70 +184,278 @@ def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
     ]
     app = client_app(workers[0])
 
-    chunks: list[list[int]] = []
-    with CaptureQueriesContext(connection) as tick_queries:
-        dispatch.dispatch_tick(enqueue=chunks.append)
-    # One chunk sent here, to count the sender's queries; the rest to workers.
-    with CaptureQueriesContext(connection) as send_queries:
-        sample = send.deliveries_send(chunks[0])
-    expected = args.recipients - sample.sent
-    base = target.count
-    worker_cpu = sum(_cpu_seconds(w.process.pid) for w in workers)
-    own_cpu = _own_cpu_seconds()
-    servers = ("postgres", "redis-server")
-    server_cpu = {name: _cpu_of(name) for name in servers}
-    start = time.perf_counter()
-    for chunk in chunks[1:]:
+    def enqueue(chunk: list[int]) -> None:
         app.send_task("notifications.send_chunk", args=[chunk], queue=queue)
-    last_count, last_change = base, time.perf_counter()
-    while target.count - base < expected:
+
+    # A small campaign first: the workers load their code and connect.
+    _employees(args.batch * 2, languages=("en",), zones=(), country="Warm")
+    _end_to_end("warm-up", "Warm", target, enqueue, args.batch * 2, 0)
+
+    figures: dict[str, list[Figure]] = {"one": [], "many": [], "plain": []}
+    for round_ in range(args.rounds):
+        figures["one"].append(
+            _end_to_end("one language, one zone", "One", target, enqueue, n, round_)
+        )
+        figures["many"].append(
+            _end_to_end(
+                f"{len(languages)} languages x {len(zones)} zones",
+                "Many",
+                target,
+                enqueue,
+                n,
+                round_,
+            )
+        )
+        figures["plain"].append(_reference(args, target, n))
+    _report(args, figures, len(languages), len(zones))
+
+
+def _employees(n: int, **spec: object) -> None:
+    from employees.models import Employee
+
+    languages, zones, country = spec["languages"], spec["zones"], spec["country"]
+    Employee.objects.bulk_create(
+        (
+            Employee(
+                email=f"person{i}@{country.lower()}.example.com",
+                first_name=f"First{i}",
+                last_name=f"Last{i}",
+                language=languages[i % len(languages)],
+                time_zone=zones[i % len(zones)] if zones else "",
+                country=country,
+            )
+            for i in range(n)
+        ),
+        batch_size=2000,
+    )
+
+
+def _end_to_end(
+    label: str, country: str, target: object, enqueue: object, n: int, round_: int
+) -> Figure:
+    """Launch a campaign for ``country``'s people; time from the tick to the
+    last message received; check every one arrived and was recorded."""
+    from bench.common import campaign_for
+    from notifications.delivery import dispatch
+    from notifications.models import Delivery, DeliveryStatus
+
+    campaign = campaign_for(name=f"Bench {country} {round_}", country=country)
+    base = target.count
+    start = time.perf_counter()
+    report = dispatch.dispatch_tick(enqueue=enqueue)
+    tick = time.perf_counter() - start
+    received = _wait_for(target, base, n)
+    elapsed = time.perf_counter() - start
+    rows = Delivery.objects.filter(step__campaign=campaign, status=DeliveryStatus.SENT)
+    deadline = time.perf_counter() + 30
+    while rows.count() < n and time.perf_counter() < deadline:
         time.sleep(0.05)
+    figure = Figure(label, n, received, elapsed, recorded=rows.count(), tick=tick)
+    if label != "warm-up":
+        print(
+            f"  {label}: {figure.received:,}/{n:,} received, "
+            f"{figure.rate:,.0f} msg/s from the dispatcher's tick to the last "
+            f"message received (tick {tick:.2f}s for {report.deliveries_created:,} "
+            f"deliveries, {report.chunks} chunks; {figure.recorded:,} recorded as sent)"
+        )
+    return figure
+
+
+def _wait_for(target: object, base: int, expected: int) -> int:
+    last_count, last_change = target.count, time.perf_counter()
+    while target.count - base < expected:
+        time.sleep(0.01)
         if target.count != last_count:
             last_count, last_change = target.count, time.perf_counter()
         elif time.perf_counter() - last_change > 30:
-            print(f"stalled at {target.count - base}/{expected}")
+            print(f"  stalled at {target.count - base}/{expected}")
             break
-    elapsed = time.perf_counter() - start
-    sent = target.count - base
-    worker_cpu = sum(_cpu_seconds(w.process.pid) for w in workers) - worker_cpu
-    own_cpu = _own_cpu_seconds() - own_cpu
-    server_cpu = {name: cpu_delta(server_cpu[name], _cpu_of(name)) for name in servers}
-    # The workers record each result after the server accepted it: wait for
-    # the database to agree, and report that time too (end to end).
-    rows = Delivery.objects.filter(status=DeliveryStatus.SENT)
-    while rows.count() < args.recipients and time.perf_counter() - start < elapsed + 30:
-        time.sleep(0.05)
-    recorded_after = time.perf_counter() - start
-    recorded = rows.count()
-    print(
-        f"{args.mode}: {sent} messages in {elapsed:.2f}s = {sent / elapsed:,.0f} msg/s "
-        f"({args.workers} worker(s) x {args.concurrency} processes, "
-        f"chunk {args.batch if args.mode == 'esp' else args.chunk})"
-    )
-    print(
-        f"recorded as sent in the database: {recorded}/{args.recipients} "
-        f"after {recorded_after:.2f}s = {(recorded - sample.sent) / recorded_after:,.0f} msg/s"
-    )
-    print(
-        f"CPU per 1,000 messages: workers {1000 * worker_cpu / max(1, sent):.2f} s, "
-        f"this process (the {'SMTP sink' if args.mode == 'smtp' else 'fake ESP'} "
-        f"and polling) {1000 * own_cpu / max(1, sent):.2f} s "
-        f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})"
-    )
-    print(
-        "CPU per 1,000 messages in the servers (when local): "
-        + ", ".join(
-            f"{name} {1000 * cpu / max(1, sent):.2f} s"
-            for name, cpu in server_cpu.items()
+    return target.count - base
+
+
+# --- The plain reference ---------------------------------------------------------
+
+
+def _reference(args: argparse.Namespace, target: object, n: int) -> Figure:
+    """The same messages without the project: rendered texts of the campaign
+    sent by plain anymail batch calls (esp) or over one reused SMTP
+    connection (smtp), timed from "go" to the last message received."""
+    message = _rendered_message()
+    processes = args.concurrency * args.workers if args.mode == "esp" else 1
+    shares = [
+        n // processes + (1 if i < n % processes else 0) for i in range(processes)
+    ]
+    children = []
+    first = 0
+    for share in shares:
+        spec = {
+            "mode": args.mode,
+            "env": target.env(),
+            "first": first,
+            "count": share,
+            "batch": args.batch,
+            "message": message,
+        }
+        first += share
+        children.append(
+            subprocess.Popen(
+                [sys.executable, __file__, "--reference-child", json.dumps(spec)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
         )
+    for child in children:  # each says "ready" once Django is set up
+        assert child.stdout.readline().strip() == "ready"
+    base = target.count
+    start = time.perf_counter()
+    for child in children:
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    received = _wait_for(target, base, n)
+    elapsed = time.perf_counter() - start
+    for child in children:
+        child.communicate(timeout=60)
+    label = (
+        f"plain anymail batch calls of {args.batch}, {processes} processes"
+        if args.mode == "esp"
+        else "plain Django script, one reused SMTP connection"
+    )
+    figure = Figure(label, n, received, elapsed)
+    print(
+        f"  {label} (no database, no tick): {received:,}/{n:,} received, "
+        f"{figure.rate:,.0f} msg/s"
+    )
+    return figure
+
+
+def _rendered_message() -> dict[str, str]:
+    """The campaign's English message as the project renders it, with a
+    marker where each person's link goes."""
+    from django.utils import timezone
+
+    from notifications.campaigns import content as content_mod
+    from notifications.models import Campaign
+
+    campaign = Campaign.objects.order_by("-pk").first()
+    content = campaign.contents.get(language="en", is_current=True)
+    rendered = content_mod.message_render(
+        campaign=campaign,
+        content=content,
+        kind="first",
+        first_name="First",
+        last_name="Last",
+        token=TOKEN,
+        now=timezone.now(),
+    )
+    return {
+        "subject": rendered.subject,
+        "text": rendered.body_text,
+        "html": rendered.body_html,
+        "from": content_mod.from_address(campaign),
+    }
+
+
+def reference_child(raw: str) -> None:
+    """One plain sender process (--reference-child): no project code."""
+    spec = json.loads(raw)
+    env, message = spec["env"], spec["message"]
+    from django.conf import settings
+
+    if spec["mode"] == "esp":
+        settings.configure(
+            EMAIL_BACKEND=env["EMAIL_BACKEND"],
+            ANYMAIL={
+                "POSTMARK_SERVER_TOKEN": env["ANYMAIL_POSTMARK_SERVER_TOKEN"],
+                "POSTMARK_API_URL": env["ANYMAIL_POSTMARK_API_URL"],
+            },
+        )
+    else:
+        settings.configure(
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST=env["EMAIL_HOST"],
+            EMAIL_PORT=int(env["EMAIL_PORT"]),
+            EMAIL_TIMEOUT=10,
+        )
+    import django
+
+    django.setup()
+    from django.core.mail import EmailMultiAlternatives, get_connection
+
+    addresses = [
+        f"plain{i}@reference.example.com"
+        for i in range(spec["first"], spec["first"] + spec["count"])
+    ]
+    print("ready", flush=True)
+    sys.stdin.readline()
+    connection = get_connection()
+    connection.open()
+    if spec["mode"] == "esp":
+        for start in range(0, len(addresses), spec["batch"]):
+            batch = addresses[start : start + spec["batch"]]
+            email = EmailMultiAlternatives(from_email=message["from"], to=batch)
+            email.template_id = env["EMAIL_BATCH_TEMPLATE"]
+            email.merge_data = {
+                to: {
+                    "subject": message["subject"],
+                    "body_text": message["text"].replace(TOKEN, to),
+                    "body_html": message["html"].replace(TOKEN, to),
+                }
+                for to in batch
+            }
+            connection.send_messages([email])
+    else:
+        for to in addresses:
+            email = EmailMultiAlternatives(
+                subject=message["subject"],
+                body=message["text"].replace(TOKEN, to),
+                from_email=message["from"],
+                to=[to],
+                connection=connection,
+            )
+            email.attach_alternative(message["html"].replace(TOKEN, to), "text/html")
+            email.send()
+    connection.close()
+
+
+# --- Report ---------------------------------------------------------------------
+
+
+def _report(
+    args: argparse.Namespace,
+    figures: dict[str, list[Figure]],
+    languages: int,
+    zones: int,
+) -> None:
+    one = statistics.median(f.rate for f in figures["one"])
+    many = statistics.median(f.rate for f in figures["many"])
+    plain = statistics.median(f.rate for f in figures["plain"])
+    complete = all(
+        f.received == f.expected and (f.recorded is None or f.recorded == f.expected)
+        for group in figures.values()
+        for f in group
+    )
+    target = 0.7 if args.mode == "esp" else 0.85
+    setup = (
+        f"{args.workers} worker(s) x {args.concurrency} processes, "
+        f"{'batch' if args.mode == 'esp' else 'chunk'} "
+        f"{args.batch if args.mode == 'esp' else args.chunk}"
+    )
+    print(f"{args.mode} ({setup}), medians of {args.rounds} round(s):")
+    print(
+        f"  end to end, one language: {one:,.0f} msg/s from the dispatcher's tick "
+        f"to the last message received; plain reference {plain:,.0f} msg/s; "
+        f"ratio {one / plain:.2f} (target >= {target})"
     )
     print(
-        f"dispatcher: {len(tick_queries)} queries for {args.recipients} deliveries "
-        f"= {1000 * len(tick_queries) / args.recipients:.2f} per 1,000"
+        f"  end to end, {languages} languages x {zones} zones: {many:,.0f} msg/s "
+        f"from the dispatcher's tick to the last message received; ratio to one "
+        f"language {many / one:.2f} (target >= 0.90); to the plain reference "
+        f"{many / plain:.2f}"
     )
     print(
-        f"sender: {len(send_queries)} queries for a chunk of {sample.sent} "
-        f"= {1000 * len(send_queries) / max(1, sample.sent):.0f} per 1,000"
+        f"  every message received and recorded as sent: {'yes' if complete else 'NO'}"
+        f" ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})"
     )
 
 

@@ -53,33 +53,61 @@ def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
-def campaign_launched(recipients: int, *, name: str) -> None:
+def campaign_launched(
+    recipients: int,
+    *,
+    name: str,
+    languages: tuple[str, ...] = (),
+    zones: tuple[str, ...] = (),
+    country: str = "",
+) -> object:
     """Create ``recipients`` employees and launch the LinkedIn campaign for
-    them with no send window (its first step is due at once). Django must be
-    set up and the database migrated."""
-    from datetime import timedelta
+    them with no send window (its first step is due at once); returns the
+    campaign. Django must be set up and the database migrated.
 
-    from django.utils import timezone
+    By default two thirds write in French and a third in English, in no zone
+    of their own. ``languages`` and ``zones`` are cycled through instead
+    (person i speaks languages[i % n] and lives in zones[i % m]); ``country``
+    sets their country / site and narrows the campaign's audience to it, so
+    that several campaigns can run on one database."""
 
     from employees.models import Employee
-    from notifications.campaigns import services
 
+    prefix = f"{country.lower()}." if country else ""
     Employee.objects.bulk_create(
         (
             Employee(
-                email=f"person{i}@example.com",
+                email=f"person{i}@{prefix}example.com",
                 first_name=f"First{i}",
                 last_name=f"Last{i}",
-                language="fr" if i % 3 else "en",
+                language=languages[i % len(languages)]
+                if languages
+                else ("fr" if i % 3 else "en"),
+                time_zone=zones[i % len(zones)] if zones else "",
+                country=country,
             )
             for i in range(recipients)
         ),
         batch_size=2000,
     )
+    return campaign_for(name=name, country=country)
+
+
+def campaign_for(*, name: str, country: str = "") -> object:
+    """Launch the LinkedIn campaign, no send window, for the employees of
+    ``country`` (everyone when empty); returns it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.campaigns import services
+
     campaign = services.campaign_create(
         name=name,
         template="linkedin-ai-optout",
         deadline=timezone.now() + timedelta(days=10),
         window=services.WindowSpec(enabled=False),
+        countries=[country] if country else None,
     )
     services.campaign_launch(campaign=campaign)
+    return campaign

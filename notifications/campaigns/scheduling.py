@@ -1,17 +1,35 @@
 """When each step of a campaign goes out: pure functions, no database.
 
-Times are computed in the campaign's time zone so that "7 days before the
-deadline" keeps its wall-clock time across a DST change, then moved into the
-send window. The result is stored on Step.due_at; the dispatcher only compares
-it with the clock (scheduling lives in the database, not in ETA tasks).
+A step's nominal time is computed in the campaign's time zone so that "7 days
+before the deadline" keeps its wall-clock time across a DST change. The send
+window (09:00-17:00 Monday-Friday) applies in each recipient's own zone
+(employees/timezones.py), so a step goes out in waves:
+
+- ``step_plan`` gives the step's due time (stored on Step.due_at; the
+  dispatcher only compares it with the clock): the earliest wave over the
+  campaign's zone, the organisation's and the per-country defaults
+  (EMPLOYEE_TIME_ZONES). When it comes, the dispatcher creates every row of
+  the step at once;
+- ``person_send_at`` gives each person's wave: the next opening of their own
+  window at or after the nominal time (stored on the row as
+  ``next_attempt_at``; the dispatcher hands a row to the workers once its
+  time has come).
+
+The deadline stays one instant for everyone. A person whose window does not
+open again before it (the deadline falls after their working day has ended,
+a zone far east of the campaign's) gets the message at the last opening of
+their window before the nominal time when that is still ahead when the step
+is dispatched, and otherwise at once, outside their hours: a message in the
+evening before the deadline is better than none after it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from notifications.models import StepKind, StepStatus
@@ -33,6 +51,13 @@ class Window:
     start: time = time(9, 0)
     end: time = time(17, 0)
     weekdays: frozenset[int] = field(default_factory=lambda: frozenset(range(5)))
+    # The other zones whose waves the step's due time must not miss (the
+    # organisation's, the per-country defaults); tz is always one of them.
+    zones: tuple[ZoneInfo, ...] = ()
+
+    def where(self, tz: ZoneInfo) -> Window:
+        """The same window in another zone (09:00-17:00 where they are)."""
+        return replace(self, tz=tz, zones=())
 
 
 @dataclass(frozen=True)
@@ -52,13 +77,20 @@ def _wall(day: date, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC).astimezone(tz)
 
 
+def _configured_zones() -> tuple[ZoneInfo, ...]:
+    names = {settings.TIME_ZONE, *getattr(settings, "EMPLOYEE_TIME_ZONES", {}).values()}
+    return tuple(ZoneInfo(name) for name in sorted(names))
+
+
 def window_for(campaign: object) -> Window:
+    tz = ZoneInfo(campaign.time_zone)
     return Window(
-        tz=ZoneInfo(campaign.time_zone),
+        tz=tz,
         enabled=campaign.window_enabled,
         start=campaign.window_start,
         end=campaign.window_end,
         weekdays=frozenset(campaign.window_weekdays or range(7)),
+        zones=tuple(z for z in _configured_zones() if z.key != tz.key),
     )
 
 
@@ -124,7 +156,62 @@ def step_plan(
     window: Window,
     now: datetime,
 ) -> StepPlan:
-    """Due time and status of one step when a campaign is launched at ``now``.
+    """Due time and status of one step: its earliest wave over the window's zones.
+
+    The plan of the window's own zone (the campaign's) unless another
+    configured zone's wave comes earlier; a step is missed or skipped only
+    when it is in every zone.
+    """
+    plans = [
+        _zone_plan(
+            kind=kind, nominal=nominal, deadline=deadline, window=window, now=now
+        )
+    ]
+    for tz in window.zones:
+        plans.append(
+            _zone_plan(
+                kind=kind,
+                nominal=nominal,
+                deadline=deadline,
+                window=window.where(tz),
+                now=now,
+            )
+        )
+    pending = [p for p in plans if p.status == StepStatus.PENDING]
+    return min(pending, key=lambda p: p.due_at) if pending else plans[0]
+
+
+def person_send_at(
+    *, nominal: datetime, deadline: datetime, window: Window, now: datetime
+) -> datetime:
+    """When one person's message of a step dispatched at ``now`` goes out.
+
+    ``window`` is in the person's zone (Window.where). The next opening of
+    their window at or after the nominal time (at once when it is open);
+    when it does not open again before the deadline, the last opening before
+    the nominal time if that is still ahead, else at once (see the module's
+    docstring). Never before ``now``.
+    """
+    if not window.enabled:
+        return now
+    due = window_next_opening(max(nominal, now), window)
+    if due < deadline:
+        return due
+    earlier = window_previous_opening(min(nominal, deadline), window)
+    if earlier is not None and earlier >= now:
+        return earlier
+    return now
+
+
+def _zone_plan(
+    *,
+    kind: str,
+    nominal: datetime,
+    deadline: datetime,
+    window: Window,
+    now: datetime,
+) -> StepPlan:
+    """Due time and status of one step in one zone, planned at ``now``.
 
     A step outside the window waits for the next opening. When that opening
     is at or after the deadline (a last call on the Saturday before a Monday

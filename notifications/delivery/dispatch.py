@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.db import connection, transaction
+from django.db.models import Case, Count, DateTimeField, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from employees.models import EmailStatus
-from notifications.campaigns import scheduling, services
+from events.outbox import emit, subscribed_types
+from notifications.campaigns import services
+from notifications.delivery import waves
 from notifications.delivery.policy import Knobs, chunk_size, knobs
 from notifications.models import (
     LAUNCHED_STATUSES,
@@ -30,7 +31,6 @@ from notifications.models import (
     CampaignStatus,
     Delivery,
     DeliveryStatus,
-    Recipient,
     Step,
     StepKind,
     StepStatus,
@@ -43,7 +43,6 @@ Enqueue = Callable[[list[int]], object]
 Waiting = Callable[[], int | None]
 
 _AUDIENCE_KINDS = (StepKind.FIRST, StepKind.REMINDER, StepKind.LAST_CALL)
-_INSERT_BATCH = 2000
 _UPDATE_BATCH = 2000
 
 
@@ -104,81 +103,23 @@ def steps_superseded(steps: Sequence[Step]) -> tuple[list[Step], list[Step]]:
     return keep, [s for s in steps if s not in keep]
 
 
-def _audience_rows(step: Step) -> Iterable[Delivery]:
-    recipients = Recipient.objects.filter(
-        campaign_id=step.campaign_id, employee__is_active=True
-    )
-    if step.kind != StepKind.FIRST:
-        recipients = recipients.filter(acknowledged_at__isnull=True)
-    rows = recipients.values_list(
-        "id", "employee__email", "language", "employee__email_status"
-    ).order_by("id")
-    for recipient_id, email, language, email_status in rows.iterator(2000):
-        yield _new_delivery(
-            step, email, language, email_status, recipient_id=recipient_id
-        )
-
-
-def _digest_rows(step: Step) -> Iterable[Delivery]:
-    managers = (
-        Recipient.objects.filter(
-            campaign_id=step.campaign_id,
-            acknowledged_at__isnull=True,
-            employee__is_active=True,
-            employee__manager__is_active=True,
-        )
-        .values_list(
-            "employee__manager_id",
-            "employee__manager__email",
-            "employee__manager__language",
-            "employee__manager__email_status",
-        )
-        .distinct()
-        .order_by("employee__manager_id")
-    )
-    for manager_id, email, language, email_status in managers:
-        yield _new_delivery(step, email, language, email_status, manager_id=manager_id)
-
-
-def _new_delivery(
-    step: Step, email: str, language: str, email_status: str, **who: int
-) -> Delivery:
-    # A known-bad address is targeted but not sent to: the DPO sees it skipped
-    # with the reason instead of the person silently missing from the figures.
-    bad = email_status != EmailStatus.OK
-    return Delivery(
-        step_id=step.pk,
-        to_email=email,
-        language=language,
-        status=DeliveryStatus.SKIPPED if bad else DeliveryStatus.QUEUED,
-        last_error=_("Address bounced or complained before.") if bad else "",
-        **who,
-    )
-
-
-def _deliveries_create(step: Step) -> int:
-    rows = (
-        _digest_rows(step)
-        if step.kind == StepKind.MANAGER_DIGEST
-        else _audience_rows(step)
-    )
-    batch: list[Delivery] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= _INSERT_BATCH:
-            Delivery.objects.bulk_create(batch, ignore_conflicts=True)
-            batch = []
-    if batch:
-        Delivery.objects.bulk_create(batch, ignore_conflicts=True)
-    return Delivery.objects.filter(step=step).count()
-
-
-def step_dispatch(*, step: Step, now: datetime) -> int | None:
+def step_dispatch(
+    *,
+    step: Step,
+    now: datetime,
+    enqueue: Enqueue | None = None,
+    k: Knobs | None = None,
+    report: TickReport | None = None,
+) -> int | None:
     """Create the Delivery rows of one due step; None when it did not go.
 
     One transaction: the step moves pending → dispatching (conditional, so a
     beat tick and a `send_due` run at once dispatch it once) → done, with its
     rows; a crash rolls everything back and the next tick starts again.
+    "Done" means its rows exist: those of people whose window is still closed
+    wait for it (waves.py), and the dashboard counts them as waiting. With
+    ``enqueue``, the rows due now are created leased and handed over once the
+    transaction commits (PostgreSQL; deliveries_enqueue does it otherwise).
     """
     campaign = step.campaign
     if now >= campaign.deadline:
@@ -186,25 +127,24 @@ def step_dispatch(*, step: Step, now: datetime) -> int | None:
             step, StepStatus.MISSED, _("The deadline passed before it could go out.")
         )
         return None
-    window = scheduling.window_for(campaign)
-    if not scheduling.window_contains(now, window):
-        opening = scheduling.window_next_opening(now, window)
-        if opening >= campaign.deadline:
-            _step_close(
-                step, StepStatus.MISSED, _("No send window opens before the deadline.")
-            )
-        else:
-            Step.objects.filter(pk=step.pk, status__in=OPEN_STEP_STATUSES).update(
-                due_at=opening
-            )
-        return None
     with transaction.atomic():
         if not Step.objects.filter(pk=step.pk, status__in=OPEN_STEP_STATUSES).update(
             status=StepStatus.DISPATCHING
         ):
             return None
         services.campaign_enrol_new(campaign)
-        created = _deliveries_create(step)
+        # Every row at once; those whose person's window is closed wait for
+        # its opening in next_attempt_at (waves.py): the step goes in waves.
+        k = k or knobs()
+        lease = now + timedelta(seconds=k.enqueue_lease) if enqueue else None
+        created, leased = waves.deliveries_create(step, now=now, lease=lease)
+        if enqueue is not None and leased:
+            chunks = _chunks([(pk, step.pk) for pk in leased], chunk_size(k))
+            for chunk in chunks:
+                transaction.on_commit(lambda chunk=chunk: enqueue(chunk))
+            if report is not None:
+                report.enqueued += len(leased)
+                report.chunks += len(chunks)
         Step.objects.filter(pk=step.pk).update(
             status=StepStatus.DONE, dispatched_at=now
         )
@@ -220,7 +160,13 @@ def step_dispatch(*, step: Step, now: datetime) -> int | None:
     return created
 
 
-def steps_dispatch(*, now: datetime, report: TickReport) -> None:
+def steps_dispatch(
+    *,
+    now: datetime,
+    report: TickReport,
+    enqueue: Enqueue | None = None,
+    k: Knobs | None = None,
+) -> None:
     by_campaign: dict[int, list[Step]] = defaultdict(list)
     for step in _steps_due(now):
         by_campaign[step.campaign_id].append(step)
@@ -234,7 +180,9 @@ def steps_dispatch(*, now: datetime, report: TickReport) -> None:
             ):
                 report.steps_superseded += 1
         for step in keep:
-            created = step_dispatch(step=step, now=now)
+            created = step_dispatch(
+                step=step, now=now, enqueue=enqueue, k=k, report=report
+            )
             if created is None:
                 report.steps_missed += Step.objects.filter(
                     pk=step.pk, status=StepStatus.MISSED
@@ -344,33 +292,68 @@ def deliveries_enqueue(
     so a worker never receives ids whose lease it cannot see yet.
     """
     k = k or knobs()
-    due = (
+    size = chunk_size(k)
+    lease = now + timedelta(seconds=k.enqueue_lease)
+    with transaction.atomic():
+        # claimed_at on a queued row: when it was handed to the broker
+        # (leases_renew tells a lease from a retry's backoff by it).
+        if connection.vendor == "postgresql":
+            rows = _lease_due_postgresql(now=now, lease=lease, limit=k.max_per_tick)
+        else:
+            rows = _lease_due(now=now, lease=lease, limit=k.max_per_tick)
+        chunks = _chunks(rows, size)
+        for chunk in chunks:
+            transaction.on_commit(lambda chunk=chunk: enqueue(chunk))
+    return len(rows), len(chunks)
+
+
+def _due(now: datetime) -> QuerySet[Delivery]:
+    """Queued rows of running campaigns whose time has come, locked in order."""
+    return (
         Delivery.objects.filter(
             status=DeliveryStatus.QUEUED,
             step__campaign__status=CampaignStatus.RUNNING,
         )
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .order_by("step_id", "id")
+        .select_for_update(skip_locked=True, of=("self",))
     )
-    size = chunk_size(k)
-    with transaction.atomic():
-        rows = list(
-            due.select_for_update(skip_locked=True, of=("self",)).values_list(
-                "id", "step_id"
-            )[: k.max_per_tick]
+
+
+def _lease_due(*, now: datetime, lease: datetime, limit: int) -> list[tuple[int, int]]:
+    rows = list(_due(now).values_list("id", "step_id")[:limit])
+    ids = [pk for pk, _step in rows]
+    for start in range(0, len(ids), _UPDATE_BATCH):
+        Delivery.objects.filter(id__in=ids[start : start + _UPDATE_BATCH]).update(
+            next_attempt_at=lease, claimed_at=now
         )
-        ids = [pk for pk, _step in rows]
-        lease = now + timedelta(seconds=k.enqueue_lease)
-        for start in range(0, len(ids), _UPDATE_BATCH):
-            # claimed_at on a queued row: when it was handed to the broker
-            # (leases_renew tells a lease from a retry's backoff by it).
-            Delivery.objects.filter(id__in=ids[start : start + _UPDATE_BATCH]).update(
-                next_attempt_at=lease, claimed_at=now
-            )
-        chunks = _chunks(rows, size)
-        for chunk in chunks:
-            transaction.on_commit(lambda chunk=chunk: enqueue(chunk))
-    return len(ids), len(chunks)
+    return rows
+
+
+def _lease_due_postgresql(
+    *, now: datetime, lease: datetime, limit: int
+) -> list[tuple[int, int]]:
+    """The same rows as _lease_due, selected and leased in one statement
+    (UPDATE … FROM the locked selection … RETURNING) instead of 20,000 ids
+    sent back in ten UPDATEs."""
+    inner, params = _due(now).values("id")[:limit].query.sql_with_params()
+    q = connection.ops.quote_name
+    meta = Delivery._meta
+    table = q(meta.db_table)
+    column = {
+        name: q(meta.get_field(name).column)
+        for name in ("next_attempt_at", "claimed_at", "step")
+    }
+    sql = (
+        f"UPDATE {table} SET {column['next_attempt_at']} = %s, "  # noqa: S608 (names from the model, values as parameters)
+        f"{column['claimed_at']} = %s FROM ({inner}) AS due "
+        f"WHERE {table}.{q('id')} = due.{q('id')} "
+        f"RETURNING {table}.{q('id')}, {table}.{column['step']}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [lease, now, *params])
+        rows = cursor.fetchall()
+    return sorted(rows, key=lambda row: (row[1], row[0]))
 
 
 def _chunks(rows: Sequence[tuple[int, int]], size: int) -> list[list[int]]:
@@ -406,6 +389,34 @@ def steps_miss_after_deadline(*, now: datetime) -> int:
     )
 
 
+def _webhook_data(row: Step | Campaign) -> dict:
+    if isinstance(row, Campaign):
+        return services.campaign_event_data(row)
+    counts = row.deliveries.values_list("status").annotate(n=Count("id"))
+    return {
+        **services.campaign_event_data(row.campaign),
+        "step_id": row.pk,
+        "kind": row.kind,
+        "counts": dict(counts),
+    }
+
+
+def _done_with_webhooks(rows: QuerySet, event: str, **fields: object) -> int:
+    """rows.update(**fields); row by row, each with its webhook in the same
+    transaction, only while an endpoint listens (step.sent: one per step
+    with its counts, not one per person)."""
+    if event not in subscribed_types():
+        return rows.update(**fields)
+    changed = 0
+    for row in rows:
+        with transaction.atomic():
+            if rows.filter(pk=row.pk).update(**fields):
+                row.refresh_from_db()
+                emit(event, _webhook_data(row))
+                changed += 1
+    return changed
+
+
 def campaigns_finish(*, now: datetime, report: TickReport | None = None) -> int:
     """Mark steps whose rows all have an outcome done, then campaigns finished.
 
@@ -430,24 +441,28 @@ def campaigns_finish(*, now: datetime, report: TickReport | None = None) -> int:
     busy = Delivery.objects.filter(
         status__in=(DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
     )
-    Step.objects.filter(status=StepStatus.DONE, done_at__isnull=True).exclude(
-        pk__in=busy.values("step_id")
-    ).update(done_at=now)
+    _done_with_webhooks(
+        Step.objects.filter(status=StepStatus.DONE, done_at__isnull=True).exclude(
+            pk__in=busy.values("step_id")
+        ),
+        "step.sent",
+        done_at=now,
+    )
     missed = steps_miss_after_deadline(now=now)
     if report is not None:
         report.steps_missed += missed
     open_steps = Step.objects.filter(
         status__in=(*OPEN_STEP_STATUSES, StepStatus.DISPATCHING)
     )
-    finished = (
+    finished = _done_with_webhooks(
         Campaign.objects.filter(
             Q(status=CampaignStatus.RUNNING)
             | Q(status__in=LAUNCHED_STATUSES, deadline__lte=now)
         )
         .exclude(pk__in=open_steps.values("campaign_id"))
-        .exclude(pk__in=busy.values("step__campaign_id"))
-        .update(
-            status=CampaignStatus.FINISHED,
+        .exclude(pk__in=busy.values("step__campaign_id")),
+        "campaign.finished",
+        status=CampaignStatus.FINISHED,
             finished_at=Case(
                 When(deadline__lt=now, then=F("deadline")),
                 default=Value(now, output_field=DateTimeField()),
@@ -474,10 +489,12 @@ def dispatch_tick(
     now = now or timezone.now()
     k = knobs()
     report = TickReport()
-    steps_dispatch(now=now, report=report)
+    steps_dispatch(now=now, report=report, enqueue=enqueue, k=k)
     report.released = deliveries_sweep(now=now, k=k)
     report.expired = deliveries_expire(now=now)
     report.renewed = leases_renew(waiting=waiting() if waiting else None, now=now, k=k)
-    report.enqueued, report.chunks = deliveries_enqueue(enqueue=enqueue, now=now, k=k)
+    enqueued, chunks = deliveries_enqueue(enqueue=enqueue, now=now, k=k)
+    report.enqueued += enqueued
+    report.chunks += chunks
     report.campaigns_finished = campaigns_finish(now=now, report=report)
     return report

@@ -1,8 +1,8 @@
 """Rendering: each person's message, and the bytes and MIME object that carry it.
 
-A chunk's messages differ only in the person's name, link and address, so a
-message is rendered once per (content version, kind) with markers in those
-places and filled in per person (_Renderer); over SMTP the bytes too are
+A chunk's messages differ only in the person's name, link and address (and
+the deadline's wall-clock time, per zone), so a message is rendered once per
+(content version, kind, time zone) with markers in those places and filled in per person (_Renderer); over SMTP the bytes too are
 built once and filled (rawmail.py). What the per-message MIME object still
 costs, _CampaignEmail pays once per subject or header. _Outgoing is one
 message ready to go: its row, its address, its text and how it was rendered.
@@ -22,6 +22,7 @@ from email.policy import Compat32
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import forbid_multi_line_headers
 from django.utils.html import escape
@@ -38,6 +39,9 @@ _MARKS = {
     "last_name": "Zq7LastNameMark7qZ",
     "token": "Zq7TokenMark7qZ",
 }
+
+# The same for what differs from one time zone to another.
+_ZONE_MARKS = {"deadline": "Zq7DeadlineMark7qZ", "days_left": "Zq7DaysLeftMark7qZ"}
 
 
 @dataclass
@@ -62,11 +66,34 @@ class _Renderer:
 
     def __init__(self, *, campaign: Campaign, kind: str, now: datetime) -> None:
         self.campaign, self.kind, self.now = campaign, kind, now
-        self._prototypes: dict[tuple, content_mod.RenderedMessage] = {}
-        self._raw: dict[tuple, rawmail.Prototype | None] = {}
+        self._prototypes = _PROTOTYPES
+        self._keys: dict[tuple, tuple] = {}  # this chunk's keys, built once
+        self._raw = _RAW
+        # Everything a prototype depends on besides the content, the zone and
+        # which names are set: the campaign's rendered fields, the settings
+        # that go into links and headers. A key, not a trust in updated_at.
+        self._base = (
+            campaign.pk,
+            getattr(campaign, "created_at", None),
+            campaign.deadline,
+            campaign.reference,
+            campaign.dpo_contact,
+            campaign.from_email,
+            campaign.reply_to,
+            campaign.time_zone,
+            kind,
+            settings.SITE_URL,
+            getattr(settings, "EMAIL_FROM_NAME", ""),
+            settings.DEFAULT_FROM_EMAIL,
+        )
 
     def _exact(
-        self, content: CampaignContent, first: str, last: str, token: str
+        self,
+        content: CampaignContent,
+        first: str,
+        last: str,
+        token: str,
+        tz: ZoneInfo | None,
     ) -> content_mod.RenderedMessage:
         return content_mod.message_render(
             campaign=self.campaign,
@@ -76,34 +103,52 @@ class _Renderer:
             last_name=last,
             token=token,
             now=self.now,
+            tz=tz,
         )
 
     def render(
-        self, content: CampaignContent, *, first: str, last: str, token: str
+        self,
+        content: CampaignContent,
+        *,
+        first: str,
+        last: str,
+        token: str,
+        tz: ZoneInfo | None = None,
     ) -> content_mod.RenderedMessage:
-        return self.render_keyed(content, first=first, last=last, token=token)[0]
+        return self.render_keyed(content, first=first, last=last, token=token, tz=tz)[0]
 
     def render_keyed(
-        self, content: CampaignContent, *, first: str, last: str, token: str
+        self,
+        content: CampaignContent,
+        *,
+        first: str,
+        last: str,
+        token: str,
+        tz: ZoneInfo | None = None,
     ) -> tuple[content_mod.RenderedMessage, tuple | None, dict[str, str]]:
         """The message, the key of the prototype it was filled from (None
-        when rendered exactly), and the values filled in."""
+        when rendered exactly), and the values filled in. ``tz`` is the
+        person's zone (their deadline's wall-clock time): one prototype per
+        content version and zone, never one per person."""
         values = {"first_name": first, "last_name": last, "token": token}
         if any(
             "\r" in v or "\n" in v or any(m in v for m in _MARKS.values())
             for v in values.values()
         ):
-            return self._exact(content, first, last, token), None, values
-        key = (content.pk, bool(first), bool(last))
+            return self._exact(content, first, last, token, tz), None, values
+        zone = tz or ZoneInfo(self.campaign.time_zone)
+        local = (content.pk, zone.key, bool(first), bool(last))
+        key = self._keys.get(local)
+        if key is None:
+            days = content_mod.days_left(self.campaign.deadline, tz=zone, now=self.now)
+            fields = tuple(getattr(content, f) for f in content_mod.CONTENT_FIELDS)
+            fields = (content.language, content.sha256, *fields)
+            key = (*self._base, content.pk, fields, *local[1:], days)
+            self._keys[local] = key
         proto = self._prototypes.get(key)
         if proto is None:
-            proto = self._exact(
-                content,
-                _MARKS["first_name"] if first else "",
-                _MARKS["last_name"] if last else "",
-                _MARKS["token"],
-            )
-            self._prototypes[key] = proto
+            proto = self._zoned(content, key[-5], zone, key[-1], first, last)
+            _remember(self._prototypes, key, proto)
         message = content_mod.RenderedMessage(
             proto.language,
             " ".join(_fill(proto.subject, values, html=False).split()),
@@ -113,6 +158,50 @@ class _Renderer:
             sha256=proto.sha256,
         )
         return message, key, values
+
+    def _zoned(
+        self,
+        content: CampaignContent,
+        fields: tuple,
+        zone: ZoneInfo,
+        days: int,
+        first: str,
+        last: str,
+    ) -> content_mod.RenderedMessage:
+        """The prototype of one zone: the version's, rendered once with marks
+        for the deadline and the days left too, filled with this zone's.
+        Rendering the templates for each of 24 languages x 10 zones cost more
+        than sending a step's messages; filling marks costs nothing."""
+        version = (*self._base, content.pk, fields, bool(first), bool(last))
+        marked = _VERSIONS.get(version)
+        if marked is None:
+            marked = content_mod.message_render(
+                campaign=self.campaign,
+                content=content,
+                kind=self.kind,
+                first_name=_MARKS["first_name"] if first else "",
+                last_name=_MARKS["last_name"] if last else "",
+                token=_MARKS["token"],
+                now=self.now,
+                marks=_ZONE_MARKS,
+            )
+            _remember(_VERSIONS, version, marked)
+        values = {
+            "deadline": content_mod.deadline_display(
+                self.campaign.deadline, tz=zone, language=content.language
+            ),
+            "days_left": str(days),
+        }
+        return content_mod.RenderedMessage(
+            marked.language,
+            " ".join(
+                _fill(marked.subject, values, html=False, marks=_ZONE_MARKS).split()
+            ),
+            _fill(marked.body_text, values, html=False, marks=_ZONE_MARKS),
+            _fill(marked.body_html, values, html=True, marks=_ZONE_MARKS),
+            content=content,
+            sha256=marked.sha256,
+        )
 
     def raw(self, out: _Outgoing) -> tuple[str, bytes, str] | None:
         """The quoted envelope sender, the message's bytes and its Message-ID, from
@@ -130,10 +219,14 @@ class _Renderer:
                 rawmail.TO_MARK,
                 dataclasses.replace(proto, body_html=html),
             )
-            self._raw[out.prototype] = rawmail.Prototype.build(
-                _email(self.campaign, marked),
-                _MARKS,
-                tz=ZoneInfo(self.campaign.time_zone),
+            _remember(
+                self._raw,
+                out.prototype,
+                rawmail.Prototype.build(
+                    _email(self.campaign, marked),
+                    _MARKS,
+                    tz=ZoneInfo(self.campaign.time_zone),
+                ),
             )
         proto_bytes = self._raw[out.prototype]
         if proto_bytes is None:
@@ -144,8 +237,26 @@ class _Renderer:
         return proto_bytes.sender, *filled
 
 
-def _fill(text: str, values: dict[str, str], *, html: bool) -> str:
-    for name, mark in _MARKS.items():
+# Prototypes kept by the worker process from one chunk to the next: with 24
+# languages and 10 time zones a step has 240 of them, and rendering them
+# afresh for every chunk of 500 cost more than sending it. Bounded, oldest
+# first out; the keys hold everything a prototype depends on (_Renderer).
+_VERSIONS: dict[tuple, content_mod.RenderedMessage] = {}
+_PROTOTYPES: dict[tuple, content_mod.RenderedMessage] = {}
+_RAW: dict[tuple, rawmail.Prototype | None] = {}
+_KEEP = 2048
+
+
+def _remember(cache: dict, key: tuple, value: object) -> None:
+    cache[key] = value
+    if len(cache) > _KEEP:
+        del cache[next(iter(cache))]  # dicts keep insertion order
+
+
+def _fill(
+    text: str, values: dict[str, str], *, html: bool, marks: dict[str, str] = _MARKS
+) -> str:
+    for name, mark in marks.items():
         if mark in text:
             value = values[name]
             text = text.replace(mark, str(escape(value)) if html else value)

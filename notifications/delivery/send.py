@@ -18,6 +18,7 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from employees import timezones
 from employees.models import EmailStatus, Employee
 from notifications.campaigns import content as content_mod
 from notifications.campaigns.tokens import token_from_seed
@@ -94,6 +95,7 @@ def _prepare(
                 manager_first_name=row.manager.first_name,
                 reports=lines,
                 now=now,
+                tz=timezones.employee_zone(row.manager, default=campaign.time_zone),
             )
             outgoing.append(_Outgoing(row, row.manager.email, message))
         return outgoing
@@ -110,6 +112,7 @@ def _prepare(
             first=recipient.first_name,
             last=recipient.last_name,
             token=token_from_seed(recipient.token_seed),
+            tz=timezones.employee_zone(recipient.employee, default=campaign.time_zone),
         )
         outgoing.append(
             _Outgoing(
@@ -119,7 +122,16 @@ def _prepare(
     return outgoing
 
 
-_PERSON_FIELDS = ("email", "is_active", "email_status", "language", "first_name")
+_PERSON_FIELDS = (
+    "email",
+    "is_active",
+    "email_status",
+    "language",
+    "first_name",
+    # The zone the deadline is shown in (employees.timezones).
+    "time_zone",
+    "country",
+)
 _SEND_FIELDS = (
     "id",
     "step",

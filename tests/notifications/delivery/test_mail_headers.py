@@ -57,7 +57,8 @@ def _launched(settings, *, addresses, time_zone="America/New_York"):
         dpo_contact=DPO,
         time_zone=time_zone,
     )
-    for content in campaign.contents.all():
+    # The ready-made campaign holds 24 languages; these tests use two.
+    for content in campaign.contents.filter(language__in=SUBJECTS):
         content.subject = SUBJECTS[content.language]
         content.save(update_fields=["subject"])
     services.campaign_launch(campaign=campaign)

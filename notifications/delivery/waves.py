@@ -1,0 +1,275 @@
+"""A due step's Delivery rows, each with its wave: when the person's window opens.
+
+The send window applies where each recipient is (employees/timezones.py), so
+the dispatcher creates all of a step's rows when the step is due, and gives
+each queued row whose person's window is closed a ``next_attempt_at`` at its
+next opening (scheduling.person_send_at); deliveries_enqueue hands a row to
+the workers once that time has come. The time is computed once per zone,
+never per person: people are grouped by (time zone, country) first.
+
+On PostgreSQL the rows are written by one ``INSERT … SELECT`` (the waves
+joined in from three arrays): creating 20,000 rows as Python objects took
+the tick about two seconds, longer than sending them through an ESP. SQLite
+keeps the portable path (bulk_create in batches).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from employees import timezones
+from employees.models import EmailStatus, Employee
+from notifications.campaigns import scheduling
+from notifications.models import Delivery, DeliveryStatus, Recipient, Step, StepKind
+
+_INSERT_BATCH = 2000
+
+
+class Waves:
+    """When each zone's people get one step dispatched at ``now``."""
+
+    def __init__(self, step: Step, now: datetime) -> None:
+        campaign = step.campaign
+        self.window = scheduling.window_for(campaign)
+        self.deadline = campaign.deadline
+        self.now = now
+        self.nominal = scheduling.step_nominal_time(
+            offset_days=step.offset_days,
+            at=step.at,
+            deadline=campaign.deadline,
+            tz=self.window.tz,
+        )
+        self._by_zone: dict[str, datetime | None] = {}
+
+    def at(self, time_zone: str, country: str) -> datetime | None:
+        """The wave of a person with these fields; None: now."""
+        name = timezones.zone_name(
+            time_zone=time_zone, country=country, default=self.window.tz.key
+        )
+        if name not in self._by_zone:
+            when = scheduling.person_send_at(
+                nominal=self.nominal,
+                deadline=self.deadline,
+                window=self.window.where(ZoneInfo(name)),
+                now=self.now,
+            )
+            self._by_zone[name] = when if when > self.now else None
+        return self._by_zone[name]
+
+
+def _audience(step: Step) -> QuerySet[Recipient]:
+    recipients = Recipient.objects.filter(
+        campaign_id=step.campaign_id, employee__is_active=True
+    )
+    if step.kind != StepKind.FIRST:
+        recipients = recipients.filter(acknowledged_at__isnull=True)
+    return recipients
+
+
+def _bad_address() -> str:
+    return _("Address bounced or complained before.")
+
+
+def _new_delivery(
+    step: Step,
+    email: str,
+    language: str,
+    email_status: str,
+    wave: datetime | None,
+    **who: int,
+) -> Delivery:
+    # A known-bad address is targeted but not sent to: the DPO sees it skipped
+    # with the reason instead of the person silently missing from the figures.
+    bad = email_status != EmailStatus.OK
+    return Delivery(
+        step_id=step.pk,
+        to_email=email,
+        language=language,
+        status=DeliveryStatus.SKIPPED if bad else DeliveryStatus.QUEUED,
+        last_error=_bad_address() if bad else "",
+        next_attempt_at=None if bad else wave,
+        **who,
+    )
+
+
+def _audience_rows(step: Step, waves: Waves) -> Iterator[Delivery]:
+    rows = (
+        _audience(step)
+        .values_list(
+            "id",
+            "employee__email",
+            "language",
+            "employee__email_status",
+            "employee__time_zone",
+            "employee__country",
+        )
+        .order_by("id")
+    )
+    for recipient_id, email, language, status, tz, country in rows.iterator(2000):
+        yield _new_delivery(
+            step,
+            email,
+            language,
+            status,
+            waves.at(tz, country),
+            recipient_id=recipient_id,
+        )
+
+
+def _digest_rows(step: Step, waves: Waves) -> Iterator[Delivery]:
+    managers = (
+        Recipient.objects.filter(
+            campaign_id=step.campaign_id,
+            acknowledged_at__isnull=True,
+            employee__is_active=True,
+            employee__manager__is_active=True,
+        )
+        .values_list(
+            "employee__manager_id",
+            "employee__manager__email",
+            "employee__manager__language",
+            "employee__manager__email_status",
+            "employee__manager__time_zone",
+            "employee__manager__country",
+        )
+        .distinct()
+        .order_by("employee__manager_id")
+    )
+    for manager_id, email, language, status, tz, country in managers:
+        yield _new_delivery(
+            step, email, language, status, waves.at(tz, country), manager_id=manager_id
+        )
+
+
+def _bulk_create(rows: Iterable[Delivery]) -> None:
+    batch: list[Delivery] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= _INSERT_BATCH:
+            Delivery.objects.bulk_create(batch, ignore_conflicts=True)
+            batch = []
+    if batch:
+        Delivery.objects.bulk_create(batch, ignore_conflicts=True)
+
+
+def deliveries_create(
+    step: Step, *, now: datetime, lease: datetime | None = None
+) -> tuple[int, list[int]]:
+    """Create the step's rows with their waves.
+
+    Returns how many rows the step has, and the ids of those created already
+    leased to the broker: with ``lease`` (the end of an enqueue lease), on
+    PostgreSQL, the rows due now are written as deliveries_enqueue would
+    leave them (claimed_at now, next_attempt_at the lease's end), so the
+    tick hands them to the workers without writing them a second time.
+    """
+    waves = Waves(step, now)
+    leased: list[int] = []
+    if step.kind == StepKind.MANAGER_DIGEST:
+        _bulk_create(_digest_rows(step, waves))
+    elif connection.vendor == "postgresql":
+        leased = _audience_insert_select(step, waves, lease)
+    else:
+        _bulk_create(_audience_rows(step, waves))
+    return Delivery.objects.filter(step=step).count(), leased
+
+
+def _audience_insert_select(
+    step: Step, waves: Waves, lease: datetime | None
+) -> list[int]:
+    """The audience's rows in one statement (PostgreSQL); the ids leased."""
+    pairs = (
+        _audience(step)
+        .values_list("employee__time_zone", "employee__country")
+        .distinct()
+        .order_by()
+    )
+    zones, countries, ats = [], [], []
+    for tz, country in pairs:
+        wave = waves.at(tz, country)
+        if wave is not None:
+            zones.append(tz)
+            countries.append(country)
+            ats.append(wave)
+    q = connection.ops.quote_name
+    d, r, e = Delivery._meta, Recipient._meta, Employee._meta
+
+    def col(meta: object, name: str) -> str:
+        return q(meta.get_field(name).column)
+
+    columns = [
+        "step",
+        "recipient",
+        "to_email",
+        "language",
+        "status",
+        "last_error",
+        "next_attempt_at",
+        "claimed_at",
+        "content_sha256",
+        "esp_message_id",
+        "attempts",
+        "created_at",
+        "updated_at",
+    ]
+    ok = "e.{} = %s".format(col(e, "email_status"))
+    wave_join, wave, wave_params = "", "NULL::timestamptz", []
+    if ats:
+        wave_join = (
+            "LEFT JOIN unnest(%s::text[], %s::text[], %s::timestamptz[]) "
+            f"AS w(tz, country, at) ON w.tz = e.{col(e, 'time_zone')} "
+            f"AND w.country = e.{col(e, 'country')} "
+        )
+        wave = "w.at"
+        wave_params = [zones, countries, ats]
+    # next_attempt_at: the wave; else, leased, the lease's end. claimed_at:
+    # when leased (queued, due now).
+    wave_value = f"CASE WHEN {ok} THEN COALESCE({wave}, %s::timestamptz) END"
+    claimed_value = f"CASE WHEN {ok} AND {wave} IS NULL THEN %s::timestamptz END"
+    unacknowledged = (
+        ""
+        if step.kind == StepKind.FIRST
+        else f"AND r.{col(r, 'acknowledged_at')} IS NULL "
+    )
+    sql = (
+        f"INSERT INTO {q(d.db_table)} ({', '.join(col(d, c) for c in columns)}) "  # noqa: S608 (names from the models, values as parameters)
+        f"SELECT %s, r.{q('id')}, e.{col(e, 'email')}, r.{col(r, 'language')}, "
+        f"CASE WHEN {ok} THEN %s ELSE %s END, "
+        f"CASE WHEN {ok} THEN '' ELSE %s END, "
+        f"{wave_value}, {claimed_value}, '', '', 0, %s, %s "
+        f"FROM {q(r.db_table)} r "
+        f"JOIN {q(e.db_table)} e ON e.{q('id')} = r.{col(r, 'employee')} "
+        f"{wave_join}"
+        f"WHERE r.{col(r, 'campaign')} = %s AND e.{col(e, 'is_active')} "
+        f"{unacknowledged}"
+        f"ORDER BY r.{q('id')} ON CONFLICT DO NOTHING "
+        f"RETURNING {q('id')}, {col(d, 'claimed_at')} IS NOT NULL"
+    )
+    at = timezone.now()
+    status_ok = [EmailStatus.OK]
+    params = [
+        step.pk,
+        *status_ok,
+        DeliveryStatus.QUEUED,
+        DeliveryStatus.SKIPPED,
+        *status_ok,
+        _bad_address(),
+        *status_ok,
+        lease,
+        *status_ok,
+        waves.now if lease else None,
+        at,
+        at,
+        *wave_params,
+        step.campaign_id,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sorted(pk for pk, leased in cursor.fetchall() if leased)
