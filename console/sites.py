@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from console import break_glass, login, sso, views
+from console.bundle import views as bundle_views
 
 
 class NotifyAdminSite(admin.AdminSite):
@@ -85,6 +86,16 @@ class NotifyAdminSite(admin.AdminSite):
                 "notifications/campaign/<int:pk>/evidence.<str:kind>",
                 view(views.evidence_export),
                 name="audit_evidence_export",
+            ),
+            path(
+                "notifications/campaign/<int:pk>/evidence-bundle/",
+                view(bundle_views.bundle_page),
+                name="audit_evidence_bundle",
+            ),
+            path(
+                "notifications/campaign/<int:pk>/evidence-bundle/<int:bundle>.zip",
+                view(bundle_views.bundle_download),
+                name="audit_evidence_bundle_download",
             ),
             path(
                 "employees/employee/<int:pk>/personal-data.json",

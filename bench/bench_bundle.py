@@ -1,0 +1,289 @@
+"""Benchmark: the signed evidence bundle of a 100,000-recipient campaign.
+
+A campaign with one message sent to each recipient and 40 % acknowledged is
+made on PostgreSQL; then, each in its own process so that its peak memory
+(RSS) is its own:
+
+- ``evidence_bundle`` as a DPO runs it, timestamped by a real local TSA
+  (openssl ts behind http.server, tests/tsa.py): the first bundle of the
+  campaign (it also seals every record into the audit chain) and a second
+  one (records already sealed: the bundle alone);
+- the plain reference: a script that reads the same recipient and message
+  rows with psycopg and writes them as JSON Lines into a deflated ZIP,
+  nothing else (no hashes, no chain, no signature);
+- the auditor's ``verify.py`` on the bundle.
+
+Prints seconds and peak RSS of each, the ratio to the reference, and the
+records' uncompressed size beside the peak memory (flat memory: the bundle
+is streamed, not held).
+
+    .venv/bin/python bench/bench_bundle.py
+    .venv/bin/python bench/bench_bundle.py --recipients 20000 \
+        --database-url postgres://postgres@127.0.0.1:5432/bench_bundle
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import campaign_launched, fresh_database  # noqa: E402
+
+TARGET_SECONDS = 60.0
+
+
+def _setup(recipients: int) -> int:
+    """The campaign: launched, first message sent to all, 40 % acknowledged."""
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    call_command("migrate", verbosity=0)
+    campaign_launched(recipients, name="Bundle bench")
+    from notifications.models import (
+        Acknowledgement,
+        AcknowledgementKind,
+        Campaign,
+        Delivery,
+        DeliveryStatus,
+        Recipient,
+        Step,
+    )
+
+    campaign = Campaign.objects.get(name="Bundle bench")
+    step = Step.objects.filter(campaign=campaign).order_by("id").first()
+    contents = {c.language: c for c in campaign.contents.filter(is_current=True)}
+    default = next(iter(contents.values()))
+    now = timezone.now()
+    rows = Recipient.objects.filter(campaign=campaign).order_by("id")
+    people = list(rows.values_list("id", "email", "language"))
+    Delivery.objects.bulk_create(
+        (
+            Delivery(
+                step=step,
+                recipient_id=pk,
+                to_email=email,
+                language=language,
+                status=DeliveryStatus.DELIVERED,
+                content=contents.get(language, default),
+                content_sha256=contents.get(language, default).sha256,
+                esp_message_id=f"<{pk}@bench.example.com>",
+                sent_at=now - timedelta(hours=2),
+                status_at=now - timedelta(hours=1),
+            )
+            for pk, email, language in people
+        ),
+        batch_size=5000,
+    )
+    acked = [p for i, p in enumerate(people) if i % 5 < 2]
+    Acknowledgement.objects.bulk_create(
+        (
+            Acknowledgement(
+                recipient_id=pk,
+                kind=AcknowledgementKind.FIRST,
+                at=now - timedelta(minutes=30),
+                answer="opted_out",
+                content=contents.get(language, default),
+                language=language,
+            )
+            for pk, _email, language in acked
+        ),
+        batch_size=5000,
+    )
+    Recipient.objects.filter(pk__in=[pk for pk, *_ in acked]).update(
+        acknowledged_at=now - timedelta(minutes=30), answer="opted_out"
+    )
+    return campaign.pk
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """The process's high-water RSS (VmHWM). Read from /proc while it runs:
+    getrusage's ru_maxrss of a child also counts the parent's memory at
+    fork, which would hide the figure."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
+def _child(command: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
+    """Run ``command``: its wall seconds, peak RSS in MB, CPU seconds (user +
+    system: what the machine's other load does not inflate), output."""
+    started = time.perf_counter()
+    peak = 0.0
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, _peak_rss_mb(process.pid))
+            time.sleep(0.05)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{text}")
+    return seconds, peak, usage.ru_utime + usage.ru_stime, text
+
+
+def reference(database_url: str, campaign_id: int, out: Path) -> None:
+    """The plain reference: the same rows as JSON Lines in a deflated ZIP."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    queries = {
+        "recipients.jsonl": (
+            "SELECT id, employee_id, email, first_name, last_name, language, "
+            "enrolled_at, acknowledged_at, answer, content_version_seen_id "
+            "FROM notifications_recipient WHERE campaign_id = %s ORDER BY id"
+        ),
+        "messages.jsonl": (
+            "SELECT d.id, d.step_id, d.recipient_id, d.to_email, d.language, "
+            "d.status, d.content_id, d.content_sha256, d.esp_message_id, "
+            "d.sent_at, d.status_at FROM notifications_delivery d JOIN "
+            "notifications_step s ON s.id = d.step_id WHERE s.campaign_id = %s "
+            "ORDER BY d.id"
+        ),
+    }
+    with (
+        psycopg.connect(database_url) as conn,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive,
+    ):
+        for name, sql in queries.items():
+            with (
+                archive.open(name, "w", force_zip64=True) as member,
+                conn.cursor(name=f"c{uuid.uuid4().hex}", row_factory=dict_row) as cur,
+            ):
+                cur.itersize = 5000
+                cur.execute(sql, (campaign_id,))
+                for row in cur:
+                    line = json.dumps(row, default=str, ensure_ascii=False)
+                    member.write(line.encode() + b"\n")
+
+
+def _records_size(bundle: Path) -> float:
+    with zipfile.ZipFile(bundle) as archive:
+        return (
+            sum(
+                i.file_size
+                for i in archive.infolist()
+                if i.filename.startswith("records/")
+            )
+            / 1e6
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/bench_bundle"
+    )
+    parser.add_argument("--reference", nargs=2, metavar=("CAMPAIGN", "OUT"))
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the database of an earlier run (its first bundle then finds "
+        "the records sealed already)",
+    )
+    args = parser.parse_args()
+    if args.reference:
+        reference(args.database_url, int(args.reference[0]), Path(args.reference[1]))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="bench-bundle-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-" + uuid.uuid4().hex * 2),
+        "ALLOWED_HOSTS": "localhost",
+        "SITE_URL": "https://notify.example.com",
+        "VAR_DIR": str(work / "var"),
+        "EVIDENCE_SIGNING_KEY": "",
+        "EVIDENCE_BUNDLE_PSEUDONYMISE": "false",
+    }
+    os.environ.update(env)
+    if not args.reuse:
+        fresh_database(args.database_url)
+    import django
+
+    django.setup()
+    started = time.perf_counter()
+    if args.reuse:
+        from notifications.models import Campaign
+
+        campaign_id = Campaign.objects.get(name="Bundle bench").pk
+        print("setup: the campaign already in the database (--reuse)")
+    else:
+        campaign_id = _setup(args.recipients)
+        print(
+            f"setup: {args.recipients:,} recipients, one message each, 40 % "
+            f"acknowledged, in {time.perf_counter() - started:.1f} s (not measured)"
+        )
+    from tests.tsa import LocalTsa
+
+    python, manage = sys.executable, str(ROOT / "manage.py")
+    with LocalTsa() as tsa:
+        env["EVIDENCE_TSA_URL"] = tsa.url
+        runs = {}
+        for label in (
+            "bundle, 1st run (seals what is new)",
+            "bundle, 2nd run (all sealed)",
+        ):
+            out = work / f"bundle-{len(runs)}.zip"
+            command = [python, manage, "evidence_bundle", str(campaign_id), str(out)]
+            runs[label] = (*_child(command, env)[:3], out)
+        ref_out = work / "reference.zip"
+        ref = _child(
+            [python, __file__, "--database-url", args.database_url,
+             "--reference", str(campaign_id), str(ref_out)],
+            env,
+        )  # fmt: skip
+        bundle = runs["bundle, 2nd run (all sealed)"][3]
+        check = _child(
+            [python, str(ROOT / "console/bundle/verify.py"), str(bundle),
+             "--tsa-ca", str(tsa.ca_path)],
+            env,
+        )  # fmt: skip
+    records_mb = _records_size(bundle)
+    print(f"records in the bundle: {records_mb:.0f} MB of JSON Lines uncompressed")
+    print(
+        f"{'run':<36}{'seconds':>9}{'CPU s':>8}{'peak RSS MB':>13}"
+        f"{'x reference (s / CPU)':>24}"
+    )
+    rows = [("plain reference (rows → JSONL zip)", *ref[:3])]
+    rows += [(label, *run[:3]) for label, run in runs.items()]
+    rows.append(("verify.py (the auditor)", *check[:3]))
+    for label, seconds, rss, cpu in rows:
+        ratio = f"{seconds / ref[0]:.2f} / {cpu / ref[2]:.2f}"
+        print(f"{label:<36}{seconds:>9.1f}{cpu:>8.1f}{rss:>13.0f}{ratio:>24}")
+    worst = max(run[0] for run in runs.values())
+    verdict = "met" if worst < TARGET_SECONDS else "MISSED"
+    print(
+        f"target: a bundle in under {TARGET_SECONDS:.0f} s — {verdict} ({worst:.1f} s)"
+    )
+    size = bundle.stat().st_size / 1e6
+    print(f"bundle: {size:.1f} MB; {work} (delete when done)")
+
+
+if __name__ == "__main__":
+    main()
