@@ -269,3 +269,27 @@ def test_the_public_pages_speak_the_browsers_language(client):
     assert '<html lang="pl">' in page.content.decode()
     with translation.override("pl"):
         assert translation.gettext("Is this message genuine?") in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("language", "days", "said"),
+    [
+        ("pl", 1, "(pozostał 1 dzień)"),
+        ("pl", 3, "(pozostały 3 dni)"),
+        ("pl", 5, "(pozostało 5 dni)"),
+        ("pl", 22, "(pozostały 22 dni)"),
+        ("cs", 4, "(zbývají 4 dny)"),
+        ("cs", 5, "(zbývá 5 dní)"),
+        ("sl", 2, "(še 2 dneva)"),
+        ("lt", 21, "(liko 21 diena)"),
+        ("ro", 20, "(mai sunt 20 de zile)"),
+        ("mt", 12, "(fadal 12-il jum)"),
+    ],
+)
+def test_days_left_agree_with_the_number_in_each_language(language, days, said):
+    """The page's "(N days left)" in each language's plural forms."""
+    singular = "Deadline: %(deadline)s (1 day left)."
+    plural = "Deadline: %(deadline)s (%(days)s days left)."
+    with translation.override(language):
+        text = translation.ngettext(singular, plural, days)
+    assert said in text % {"deadline": "", "days": days}
