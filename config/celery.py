@@ -16,7 +16,7 @@ app = Celery("notify")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # The campaign app keeps its tasks beside the sending code they wrap.
-app.autodiscover_tasks(["notifications.delivery"])
+app.autodiscover_tasks(["notifications.delivery", "notifications.dashboard"])
 
 
 @signals.task_prerun.connect

@@ -314,6 +314,14 @@ ACK_TOKEN_KEY = env_str("ACK_TOKEN_KEY")
 # A finished campaign's links keep working this many days after the later of
 # its deadline and its end, then show a "link expired" page.
 ACK_LINK_DAYS_AFTER_FINISH = env_int("ACK_LINK_DAYS_AFTER_FINISH", 30, minimum=0)
+
+# The dashboard (notifications/dashboard/snapshots.py): campaigns up to this
+# many people are counted on every request; larger ones are shown from a
+# snapshot at most DASHBOARD_REFRESH_SECONDS old, counted again by a worker.
+DASHBOARD_LIVE_MAX_RECIPIENTS = env_int(
+    "DASHBOARD_LIVE_MAX_RECIPIENTS", 200_000, minimum=0
+)
+DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 15, minimum=1)
 # Store the client's address and user agent with each acknowledgement. Off:
 # data minimisation (GDPR art. 5(1)(c)); time, answer and version suffice.
 ACK_RECORD_CLIENT_INFO = env_bool("ACK_RECORD_CLIENT_INFO", False)
