@@ -5,11 +5,13 @@ One code path serves the admin (preview, then confirm) and the
 and plans the changes; ``apply_plan`` writes the plan in one transaction.
 
 Why our own reader and writer instead of django-import-export: its bulk mode
-loads about 5,700 rows/s on this kind of machine, and the target is 30,000
-rows/s for a 100,000-row file. The work here is plain ``csv``/``openpyxl``
-reading, one pass of validation in Python, and batched INSERT and UPDATE
-statements through the cursor's ``executemany`` (``applying`` says why not
-``bulk_create``), which is what makes the target.
+loads about 5,700 rows/s on this kind of machine. The work here is plain
+``csv``/``openpyxl`` reading and one pass of validation in Python; on
+PostgreSQL the rows are decided as they stream by and written with COPY and
+set-based statements (``streaming``, ``staged``), on SQLite with batched
+``executemany`` (``applying`` says why). bench/bench_import.py measures
+both against a plain Django script; the README's performance section has
+the figures (no figure is written here: they age, the benchmark does not).
 
 The package, one stage of the work a module, in order:
 
@@ -21,6 +23,10 @@ The package, one stage of the work a module, in order:
 - ``validating``: rows checked and normalised (``Row``, ``Issue``);
 - ``snapshot``: the directory as it stands, loaded for comparison;
 - ``planning``: what to create, update and deactivate (``Plan``);
+- ``streaming``: the same decisions on PostgreSQL, row by row, against a
+  lean copy of the directory;
+- ``staged``: PostgreSQL's writing: the rows to write spilled to a
+  temporary file, COPYed and written set-based;
 - ``applying``: the plan written with bulk SQL in one transaction;
 - ``running``: ``run_import``, analyse then write, and its ``ImportResult``.
 

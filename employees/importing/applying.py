@@ -3,13 +3,20 @@ so that each INSERT carries its manager, the updates, the managers of
 reporting cycles inside the file, the deactivations of ``--sync``, all in one
 transaction; then the changed addresses announced (``_addresses_fixed``).
 
-Written with parameterised INSERT/UPDATE through Django's cursor and
-executemany rather than QuerySet.bulk_create: on SQLite, bulk_create splits
-into ~70-row statements (999 variables) and prepares every value through
-the field API, about 6,000 rows/s here; executemany of one prepared
-statement does the same work at well over 100,000 rows/s, on PostgreSQL
-too (psycopg pipelines it). Values are prepared the way the ORM would
-(connection.ops adapters), and everything runs in one transaction."""
+On PostgreSQL the plan's rows are in a temporary file and are written with
+COPY and set-based INSERT ... SELECT / UPDATE ... FROM (``staged.apply``):
+parameterised statements are bound on the client by Django's psycopg
+backend, so PostgreSQL parsed and planned every row's INSERT and a first
+import ran at about 16,000 rows/s on the 2-core reference machine
+(bench/bench_import.py prints today's figure).
+
+On SQLite, parameterised INSERT/UPDATE through Django's cursor and
+executemany rather than QuerySet.bulk_create: bulk_create splits into
+~70-row statements (999 variables) and prepares every value through the
+field API, about 6,000 rows/s here; executemany of one prepared statement
+reaches about 58,000 rows/s for a whole first import. Values are prepared
+the way the ORM would (connection.ops adapters), and everything runs in one
+transaction."""
 
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from employees.importing import staged
 from employees.importing.planning import Plan
 from employees.importing.snapshot import _COMPARED, _POS, _sql_names
 from employees.importing.validating import Row
@@ -196,6 +204,17 @@ def apply_plan(plan: Plan) -> None:
     """Write the plan: all of it in one transaction, or nothing."""
     now = timezone.now()
     db_now = connection.ops.adapt_datetimefield_value(now)
+    if plan.is_staged:
+        with transaction.atomic():
+            changes = staged.apply(
+                plan.staged,
+                db_now,
+                creates=bool(plan.creates),
+                updates=bool(plan.updates),
+            )
+            _deactivate(plan.deactivate_ids, now)
+            addresses_changed_send(sender=Employee, changes=changes)
+        return
     if connection.vendor == "sqlite" and plan.creates:
         # A 64 MB page cache for this connection: the unique e-mail index of
         # a large directory stays in memory while thousands of rows go in.

@@ -1,17 +1,26 @@
 """Planning: which rows of the file create, update or leave alone which
 employees, and whom ``--sync`` deactivates (``Plan``, ``_Planner``).
-``analyse_file`` reads, validates and plans a whole file, writing nothing."""
+``analyse_file`` reads, validates and plans a whole file, writing nothing.
+
+On PostgreSQL the rows are validated here the same way, then decided one by
+one as they stream by, against a lean copy of the directory
+(``streaming``), the rows to write spilled to a temporary file
+(``staged``); ``_Planner`` is the SQLite path and the reference for what
+both decide."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from django.db import connection
 from django.utils.translation import gettext as _
 
+from employees.importing import streaming
 from employees.importing.reading import ImportFileError, read_table
 from employees.importing.snapshot import _COMPARED, _POS, _load_existing
+from employees.importing.staged import FIELDS
 from employees.importing.validating import Issue, Row, _Validator
 
 PROGRESS_EVERY = 5000
@@ -21,12 +30,16 @@ ProgressCallback = Callable[[int, int], None]
 
 @dataclass
 class Plan:
-    """What an import would do; ``apply_plan`` carries it out."""
+    """What an import would do; ``apply_plan`` carries it out.
+
+    A plan made on PostgreSQL (``is_staged``) keeps the rows to write in
+    ``staged`` (a temporary file): its ``creates`` and ``updates`` then
+    hold one ``None`` a row, for counting."""
 
     columns: list[str]
     rows_total: int = 0
-    creates: list[Row] = field(default_factory=list)
-    updates: list[tuple[int, Row]] = field(default_factory=list)
+    creates: list[Row | None] = field(default_factory=list)
+    updates: list[tuple[int, Row] | None] = field(default_factory=list)
     unchanged: int = 0
     deactivate_ids: list[int] = field(default_factory=list)
     errors: list[Issue] = field(default_factory=list)
@@ -42,6 +55,8 @@ class Plan:
     active_total: int = 0
     # State of the directory the plan was made against.
     existing: dict[int, tuple] = field(default_factory=dict, repr=False)
+    is_staged: bool = False
+    staged: IO[str] | None = field(default=None, repr=False)
 
     @property
     def has_errors(self) -> bool:
@@ -166,6 +181,8 @@ def analyse_file(
     except StopIteration:
         raise ImportFileError(_("The file has no header row.")) from None
     validator = _Validator(header_line, headers, plan, sync=sync)
+    if connection.vendor == "postgresql":
+        return _analyse_streaming(plan, validator, rows, estimated, sync, progress)
     plan.existing = _load_existing()
     active = _POS["is_active"]
     plan.active_total = sum(1 for row in plan.existing.values() if row[active])
@@ -178,6 +195,43 @@ def analyse_file(
         if progress and count % PROGRESS_EVERY == 0:
             progress(count, max(estimated - 1, count))
     planner.finish(validator)
+    if progress:
+        progress(plan.rows_total, plan.rows_total)
+    return plan
+
+
+def _analyse_streaming(
+    plan: Plan,
+    validator: _Validator,
+    rows: Iterator[tuple[int, list[str]]],
+    estimated: int,
+    sync: bool,
+    progress: ProgressCallback | None,
+) -> Plan:
+    """The PostgreSQL path: each row decided as it is read, the rows to write
+    spilled to a temporary file (``streaming``, ``staged``)."""
+    compared = tuple(
+        name for name in FIELDS if name in validator.index and name != "hr_id"
+    )
+    directory = streaming.Directory(compared)
+    directory.load()
+    plan.is_staged = True
+    plan.active_total = directory.active_total
+    planner = streaming.StreamingPlanner(plan, directory, sync=sync)
+    add = planner.add
+    count = 0
+    for count, (line, cells) in enumerate(rows, start=1):
+        row = validator.row(line, cells)
+        if row is not None:
+            add(row, validator)
+        if progress and count % PROGRESS_EVERY == 0:
+            plan.rows_total = count
+            progress(count, max(estimated - 1, count))
+    plan.rows_total = count
+    planner.finish(validator)
+    plan.creates = [None] * planner.creates
+    plan.updates = [None] * planner.updates
+    plan.staged = planner.spill.finish()
     if progress:
         progress(plan.rows_total, plan.rows_total)
     return plan
