@@ -35,7 +35,9 @@ def test_each_issue_names_its_record_even_after_a_value_with_line_breaks():
     by_entry = {issue.line: issue for issue in result.errors}
     assert sorted(by_entry) == [2, 3, 4]
     assert by_entry[2].column == "mail"
-    assert by_entry[2].message.startswith("uid=p2,ou=people: The address p1@example.org")
+    assert by_entry[2].message.startswith(
+        "uid=p2,ou=people: The address p1@example.org"
+    )
     assert by_entry[3].column == "last name"
     assert "NUL" in by_entry[3].message
     assert by_entry[4].message == (
