@@ -111,7 +111,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         # The DPO is told here about endpoints the worker turned off.
         for endpoint in WebhookEndpoint.objects.filter(
             enabled=False, disabled_at__isnull=False
-        ).exclude(disabled_reason__startswith=_("Turned off by")):
+        ):
             messages.warning(
                 request,
                 _("Webhook endpoint %(url)s was disabled: %(reason)s")

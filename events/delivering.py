@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -216,6 +216,22 @@ def _endpoints_update(kinds: dict[str, set[int]], now) -> None:
         _disable(gone, _("The receiver answered 410 Gone."), now)
 
 
+def _write_back(deliveries: list[WebhookDelivery]) -> None:
+    """One UPDATE per row through executemany (psycopg pipelines them):
+    Django's bulk_update builds a CASE per field, ten times slower here."""
+    meta = WebhookDelivery._meta
+    q = connection.ops.quote_name
+    columns = ", ".join(f"{q(meta.get_field(name).column)} = %s" for name in _UPDATED)
+    sql = f"UPDATE {q(meta.db_table)} SET {columns} WHERE {q('id')} = %s"  # noqa: S608
+    fields = [meta.get_field(name) for name in _UPDATED]
+    rows = [
+        [f.get_db_prep_save(getattr(d, f.attname), connection) for f in fields] + [d.pk]
+        for d in deliveries
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
 def send_batch(ids: list[int], sender: Sender) -> int:
     """Send the claimed deliveries; returns how many were delivered."""
     deliveries = list(
@@ -255,7 +271,7 @@ def send_batch(ids: list[int], sender: Sender) -> int:
         kind = _apply(delivery, outcome, done)
         if kind:
             kinds[kind].add(delivery.endpoint_id)
-    WebhookDelivery.objects.bulk_update(deliveries, fields=_UPDATED, batch_size=500)
+    _write_back(deliveries)
     _endpoints_update(kinds, done)
     return sum(1 for d in deliveries if d.status == DeliveryStatus.DELIVERED)
 

@@ -95,7 +95,8 @@ def endpoint_update(
             endpoint.disabled_at, endpoint.disabled_reason = None, ""
             endpoint.failing_since = None
         else:
-            endpoint.disabled_at = timezone.now()
+            # disabled_at: only when the worker turns it off (the admin warns).
+            endpoint.disabled_at = None
             endpoint.disabled_reason = _("Turned off by %(who)s.") % {
                 "who": _actor_name(actor)
             }

@@ -34,6 +34,8 @@ def listening(settings):
             "delivery.failed",
             "import.completed",
             "import.failed",
+            "step.sent",
+            "campaign.finished",
         ],
         actor="test",
     )
@@ -123,3 +125,27 @@ def test_an_import_emits_completed_or_failed():
     assert completed.data["created"] == 1
     assert failed.data["error_count"] == 1
     assert len(_types()) == 2
+
+
+def test_a_step_done_sends_step_sent_with_counts_then_campaign_finished():
+    from django.utils import timezone
+
+    from notifications.delivery.dispatch import campaigns_finish
+    from notifications.models import CampaignStatus, StepStatus
+
+    campaign, recipients = launched(employees=3)
+    campaign.steps.exclude(kind="first").update(status=StepStatus.SKIPPED)
+    step = campaign.steps.get(kind="first")
+    for recipient, status in zip(recipients, ("sent", "sent", "bounced"), strict=True):
+        Delivery.objects.create(step=step, recipient=recipient, status=status)
+    step.status = StepStatus.DONE
+    step.save()
+    campaign.status = CampaignStatus.RUNNING
+    campaign.save()
+    campaigns_finish(now=timezone.now())
+    campaigns_finish(now=timezone.now())
+    sent = Event.objects.get(type="step.sent")
+    assert sent.data["counts"] == {"sent": 2, "bounced": 1}
+    assert sent.data["step_id"] == step.pk
+    finished = Event.objects.get(type="campaign.finished")
+    assert finished.data["campaign_id"] == campaign.pk
