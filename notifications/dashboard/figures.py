@@ -510,16 +510,19 @@ def campaign_people(
     if "last_sent_at" in columns:
         qs = qs.annotate(last_sent_at=_received("sent_at"))
     # The order of the recipient_people_order index: page 1 reads 50 entries.
-    return qs.order_by("last_name", "first_name", "email", "id").values(
-        *columns
-    )
+    return qs.order_by("last_name", "first_name", "email", "id").values(*columns)
 
 
-def people_filter_choices() -> dict[str, list[str]]:
+def people_filter_choices(*, directory: bool = True) -> dict[str, list[str]]:
     """Departments and countries of the directory and the languages, for the
     list's filters: one query on the employees alone (joining the campaign's
-    recipients would cost a scan of both at 100,000 people)."""
-    rows = Employee.objects.values_list("department", "country").distinct().order_by()
+    recipients would cost a scan of both at 100,000 people); ``directory``
+    False: the languages only."""
+    rows = (
+        Employee.objects.values_list("department", "country").distinct().order_by()
+        if directory
+        else []
+    )
     found: dict[str, set[str]] = {"department": set(), "country": set()}
     for department, country in rows:
         found["department"].add(department or "")

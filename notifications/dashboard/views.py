@@ -61,10 +61,13 @@ from notifications.dashboard.figures import (
     PeopleFilter,
     campaign_people,
     campaigns_overview,
-    people_filter_choices,
     people_filtered,
 )
-from notifications.dashboard.snapshots import dashboard_figures, people_count
+from notifications.dashboard.snapshots import (
+    dashboard_figures,
+    filter_choices,
+    people_count,
+)
 from notifications.models import (
     Campaign,
     CampaignAction,
@@ -518,7 +521,7 @@ class Dashboard:
             _("People of %(campaign)s") % {"campaign": campaign},
             campaign=campaign,
             filters=filters,
-            choices=people_filter_choices(),
+            choices=filter_choices(campaign),
             steps=steps,
             step_labels=step_labels,
             page=page,

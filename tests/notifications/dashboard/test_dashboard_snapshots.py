@@ -112,3 +112,20 @@ def test_the_people_list_of_a_large_campaign_counts_as_its_dashboard(client):
         listed(f"?department={department}")
         == outstanding.filter(employee__department=department).count()
     )  # filtered further: counted
+
+
+def test_the_people_list_of_a_large_campaign_offers_its_own_departments(client):
+    from employees.models import Employee
+
+    client.force_login(member_make("DPO"))
+    campaign = campaign_built(10).campaign
+    Employee.objects.create(email="elsewhere@example.com", department="Not in it")
+    dashboard = reverse("admin:notifications_campaign_dashboard", args=[campaign.pk])
+    people = reverse("admin:notifications_campaign_people", args=[campaign.pk])
+    assert "Not in it" in client.get(people).text  # the directory's, counted
+    client.get(dashboard)
+    client.get(dashboard)  # a large campaign: its snapshot is kept
+    page = client.get(people).text
+    assert "Not in it" not in page
+    department = campaign.recipients.values_list("employee__department", flat=True)[0]
+    assert f'value="{department}"' in page
