@@ -48,9 +48,7 @@ def test_every_task_goes_to_the_queue_the_readme_says():
 
 
 def test_sending_and_imports_never_share_a_queue():
-    assert _queue_of("notifications.send_chunk") != _queue_of(
-        "employees.commit_import"
-    )
+    assert _queue_of("notifications.send_chunk") != _queue_of("employees.commit_import")
 
 
 def test_the_procfile_runs_a_worker_for_each_queue_and_the_demo_serves_both():

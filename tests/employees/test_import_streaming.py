@@ -1,0 +1,100 @@
+"""What a re-import decides row by row, as the file streams by (PostgreSQL)
+or at the end (SQLite): the same on both, whatever the order of the rows."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from employees import importing
+from employees.importing import run_import
+from employees.models import Employee
+
+pytestmark = pytest.mark.django_db
+
+
+def _file(text: str) -> io.BytesIO:
+    return io.BytesIO(text.encode("utf-8"))
+
+
+def test_a_manager_named_before_their_own_row_is_linked():
+    text = (
+        "email,manager\n"
+        "dev@example.com,lead@example.com\n"
+        "lead@example.com,boss@example.com\n"
+        "boss@example.com,\n"
+    )
+    result = run_import(_file(text))
+    assert (result.created, result.warnings) == (3, [])
+    dev = Employee.objects.get(email="dev@example.com")
+    assert dev.manager.email == "lead@example.com"
+    assert dev.manager.manager.email == "boss@example.com"
+
+
+def test_an_unknown_manager_is_warned_about_in_file_order_and_left_as_it_was():
+    boss = Employee.objects.create(email="boss@example.com")
+    Employee.objects.create(email="ann@example.com", manager=boss, department="IT")
+    text = (
+        "email,manager,department,language\n"
+        "ann@example.com,ghost@example.com,IT,en\n"
+        "bob@example.com,phantom@example.com,IT,Klingon\n"
+    )
+    result = run_import(_file(text))
+    assert [(w.line, w.column) for w in result.warnings] == [
+        (3, "language"),
+        (2, "manager"),
+        (3, "manager"),
+    ]
+    assert Employee.objects.get(email="ann@example.com").manager == boss
+    assert Employee.objects.get(email="bob@example.com").manager is None
+
+
+def test_a_new_manager_or_a_cleared_one_is_a_change_and_the_same_one_is_not():
+    boss = Employee.objects.create(email="boss@example.com")
+    Employee.objects.create(email="a@example.com", manager=boss)
+    Employee.objects.create(email="b@example.com", manager=boss)
+    Employee.objects.create(email="c@example.com", manager=boss)
+    text = (
+        "email,manager\n"
+        "a@example.com,BOSS@example.com\n"
+        "b@example.com,\n"
+        "c@example.com,newboss@example.com\n"
+        "newboss@example.com,\n"
+    )
+    result = run_import(_file(text))
+    assert (result.created, result.updated, result.unchanged) == (1, 2, 1)
+    managers = dict(
+        Employee.objects.values_list("email", "manager__email").order_by("email")
+    )
+    assert managers["a@example.com"] == "boss@example.com"
+    assert managers["b@example.com"] is None
+    assert managers["c@example.com"] == "newboss@example.com"
+
+
+def test_a_blank_hr_id_is_not_a_change_and_a_different_one_is_an_error():
+    Employee.objects.create(email="ann@example.com", hr_id="7", department="IT")
+    same = run_import(_file("email,id,department\nann@example.com,,IT\n"))
+    assert (same.updated, same.unchanged) == (0, 1)
+    other = run_import(_file("email,id,department\nann@example.com,8,IT\n"))
+    assert [(e.line, e.column) for e in other.errors] == [(2, "id")]
+    assert Employee.objects.get().hr_id == "7"
+
+
+def test_a_plan_written_later_writes_what_it_counted():
+    Employee.objects.create(email="old@example.com", hr_id="1", department="IT")
+    text = (
+        "id,email,department,manager\n"
+        "1,new@example.com,Legal,lead@example.com\n"
+        "2,lead@example.com,Legal,\n"
+    )
+    plan = importing.analyse_file(_file(text))
+    assert (len(plan.creates), len(plan.updates), plan.unchanged) == (1, 1, 0)
+    assert Employee.objects.count() == 1
+    importing.apply_plan(plan)
+    moved = Employee.objects.get(hr_id="1")
+    assert (moved.email, moved.department, moved.manager.email) == (
+        "new@example.com",
+        "Legal",
+        "lead@example.com",
+    )
