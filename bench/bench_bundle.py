@@ -5,21 +5,24 @@ made on PostgreSQL; then, each in its own process so that its peak memory
 (RSS) is its own:
 
 - ``evidence_bundle`` as a DPO runs it, timestamped by a real local TSA
-  (openssl ts behind http.server, tests/tsa.py): the first bundle of the
-  campaign (it also seals every record into the audit chain) and a second
-  one (records already sealed: the bundle alone);
+  (openssl ts behind http.server, tests/tsa.py), twice: the 1st run seals
+  what is new into the audit chain first (on a fresh campaign: every
+  record), the 2nd finds everything sealed (the bundle alone);
 - the plain reference: a script that reads the same recipient and message
   rows with psycopg and writes them as JSON Lines into a deflated ZIP,
   nothing else (no hashes, no chain, no signature);
 - the auditor's ``verify.py`` on the bundle.
 
-Prints seconds and peak RSS of each, the ratio to the reference, and the
-records' uncompressed size beside the peak memory (flat memory: the bundle
-is streamed, not held).
+Prints wall seconds, CPU seconds (user + system of that process: the
+machine is shared, and CPU time is what other load does not inflate) and
+peak RSS of each, the ratios to the reference, and the records'
+uncompressed size beside the peak memory (flat memory: the bundle is
+streamed, not held). The PostgreSQL server's own CPU is in neither.
 
     .venv/bin/python bench/bench_bundle.py
     .venv/bin/python bench/bench_bundle.py --recipients 20000 \
         --database-url postgres://postgres@127.0.0.1:5432/bench_bundle
+    .venv/bin/python bench/bench_bundle.py --reuse   # keep the last database
 """
 
 from __future__ import annotations
@@ -281,6 +284,8 @@ def main() -> None:
     print(
         f"target: a bundle in under {TARGET_SECONDS:.0f} s — {verdict} ({worst:.1f} s)"
     )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine load average (1, 5, 15 min): {load} on {os.cpu_count()} cores")
     size = bundle.stat().st_size / 1e6
     print(f"bundle: {size:.1f} MB; {work} (delete when done)")
 

@@ -26,7 +26,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.utils import timezone
 
-from audit import chain, services
+from audit import chain, registry, services
 from audit.models import AuditAction
 from console.bundle import keys, records, timestamping
 from console.bundle.writer import BundleZip
@@ -216,13 +216,27 @@ def bundle_write(
             bundle.abandon()
             target.seek(0)
             target.truncate()
-            seal = services.records_seal(
-                campaign_id=campaign.pk, actor=actor, ids=stale.ids
-            )
+            seal = _seal(campaign, actor, stale.ids)
         except BaseException:
             bundle.abandon()
             raise
     raise AssertionError("the second pass does not check")  # pragma: no cover
+
+
+def _seal(campaign: Campaign, actor: Any, ids: dict[str, list[int]] | None):
+    """Seal what changed: the listed ids, or every record one kind at a time
+    (the ledger holds a batch in memory while sealing it: per kind, half)."""
+    if ids is not None:
+        return services.records_seal(campaign_id=campaign.pk, actor=actor, ids=ids)
+    seal = None
+    for kind in registry.kinds():
+        seal = (
+            services.records_seal(
+                campaign_id=campaign.pk, actor=actor, ids={kind: None}
+            )
+            or seal
+        )
+    return seal
 
 
 def _rest_write(bundle, campaign, actor, key, url, seal, written) -> Built:

@@ -94,14 +94,21 @@ class Hashed:
 
 
 def _hashed(kind: str, names, personal_names, row: dict, seal: _Seal | None) -> Hashed:
-    fields = {name: _value(row[name]) for name in names}
+    fields = {
+        name: _value(value) if type(value) is datetime else value
+        for name in names
+        for value in (row[name],)
+    }
     personal = {name: row[name] for name in personal_names}
     if seal is not None and not seal.personal_salt:
         salt, digest = "", seal.personal_sha256  # erased: the digest stands
     else:
         salt = seal.personal_salt if seal else ""
         digest = _sha(salt + _encode({k: _value(v) for k, v in personal.items()}))
-    record = _sha(_encode({"kind": kind, "fields": fields, "personal": digest}))
+    # canonical({"kind", "fields", "personal"}): its keys in sorted order.
+    record = _sha(
+        f'{{"fields":{_encode(fields)},"kind":{_encode(kind)},"personal":"{digest}"}}'
+    )
     return Hashed(
         kind,
         row["id"],

@@ -172,10 +172,10 @@ def _key_path() -> Path:
 
 
 def _recipient_answer(lines: list[bytes]) -> list[bytes]:
-    # The hashed answer (fields are sorted: campaign_id follows answer).
-    before = b'"answer":"opted_out","campaign_id"'
-    assert before in lines[0]
-    lines[0] = lines[0].replace(before, b'"answer":"kept","campaign_id"')
+    # The hashed answer, changed in place; its record hash left as it was.
+    line = json.loads(lines[0])
+    line["fields"]["answer"] = "kept"
+    lines[0] = json.dumps(line, separators=(",", ":")).encode()
     return lines
 
 
@@ -457,3 +457,40 @@ def test_a_change_after_the_last_seal_is_sealed_before_it_is_bundled(sent, tmp_p
     assert line["record_sha256"] == sealed.record_sha256
     assert line["fields"]["answer"] == "opted_out"
     assert auditor_verify(changed).ok
+
+
+def test_a_campaign_never_sealed_is_sealed_kind_by_kind(sent, tmp_path, monkeypatch):
+    """Past STALE_IDS_MAX unsealed records the first pass stops and the
+    ledger seals each kind whole; the bundle then holds the sealed hashes."""
+    from audit.models import SealedRecord
+    from console.bundle import building
+
+    monkeypatch.setattr(building, "STALE_IDS_MAX", 1)
+    out = bundle_build(sent.campaign, tmp_path / "b.zip")
+    assert AuditEntry.objects.filter(action=AuditAction.SEAL).count() == 2
+    with zipfile.ZipFile(out) as archive:
+        hashes = {
+            json.loads(line)["record_sha256"]
+            for name in ("records/recipients.jsonl", "records/messages.jsonl")
+            for line in archive.read(name).splitlines()
+        }
+    assert hashes == set(SealedRecord.objects.values_list("record_sha256", flat=True))
+    assert auditor_verify(out).ok
+
+
+def test_an_erased_person_stays_verifiable_by_digest_alone(sent, tmp_path):
+    from console.gdpr import person_erase
+
+    erased = sent.recipients[1]
+    person_erase(employee=erased.employee, actor=None, reason="request of 1 Dec")
+    out = bundle_build(sent.campaign, tmp_path / "b.zip")
+    with zipfile.ZipFile(out) as archive:
+        everything = b"".join(archive.read(n) for n in archive.namelist())
+        lines = [
+            json.loads(x) for x in archive.read("records/recipients.jsonl").splitlines()
+        ]
+    assert erased.email.encode() not in everything
+    line = next(x for x in lines if x["id"] == erased.pk)
+    assert line["personal_salt"] == "" and line["personal_sha256"]
+    result = auditor_verify(out)
+    assert result.ok, result.out
