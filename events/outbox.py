@@ -15,13 +15,12 @@ endpoint forgets the cache in the process that saved it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from events.models import Event, WebhookEndpoint
@@ -87,9 +86,26 @@ def emit(type: str, data: dict, *, at=None) -> Event | None:
     return event
 
 
-def listening(type: str):
-    """A transaction around a change when ``type`` has listeners, else none:
-    a one-statement write (autocommit) needs one only to carry the event."""
-    if type in subscribed_types():
-        return transaction.atomic()
-    return contextlib.nullcontext()
+def outbox_statement(type: str, data: dict) -> tuple[str, list] | None:
+    """For a change made in one SQL statement (a data-modifying WITH): the
+    tail ``INSERT INTO <outbox> (…) SELECT … FROM `` that the caller ends
+    with its CTE's name and ``RETURNING id``, and its parameters; the event
+    is then written by the same statement, so with no transaction of its own.
+    None when no endpoint listens. Call ``nudge_after_commit()`` once it ran."""
+    if type not in subscribed_types():
+        return None
+    connection = connections[DEFAULT_DB_ALIAS]
+    q = connection.ops.quote_name
+    meta = Event._meta
+    fields = [meta.get_field(n) for n in ("message_id", "type", "data", "created_at")]
+    fields.append(meta.get_field("fanned_out"))
+    event = Event(type=type, data=data)
+    columns = ", ".join(q(f.column) for f in fields)
+    values = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
+    sql = f"INSERT INTO {q(meta.db_table)} ({columns}) SELECT {values} FROM "  # noqa: S608
+    params = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    return sql, params
+
+
+def nudge_after_commit() -> None:
+    transaction.on_commit(nudge)
