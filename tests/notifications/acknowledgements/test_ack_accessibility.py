@@ -181,7 +181,9 @@ def test_the_link_page_has_no_violation_in_any_language(visit):
 
 
 def test_the_pages_after_acknowledging_have_no_violation(visit):
-    _campaign, recipient, url = _link("fr")
+    campaign, recipient, url = _link("fr")
+    # A required answer: both error messages show (the box and the answer).
+    type(campaign).objects.filter(pk=campaign.pk).update(answer_required=True)
     page = visit().page
     page.goto(url + "?lang=en")
     page.get_by_role("button", name="I acknowledge").click()  # nothing chosen
