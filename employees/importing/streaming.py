@@ -97,6 +97,9 @@ class StreamingPlanner:
         self.plan = plan
         self.sync = sync
         self.directory = directory
+        # Bound once: these are read for every row.
+        self.by_key, self.by_hr_id = directory.by_key, directory.by_hr_id
+        self.info = directory.info
         self.spill = Spill()
         self.compared = _getter(directory.compared)
         self.matched: set[int] = set()
@@ -108,22 +111,22 @@ class StreamingPlanner:
         pk = self._match(row, validator)
         if pk is False:
             return
-        self.file_keys.add(row.key)
+        file_keys = self.file_keys
+        file_keys.add(row.key)
         if pk is not None:
             self.matched.add(pk)
         key = row.manager_key
-        if key and key not in self.file_keys and key not in self.directory.by_key:
+        if key and key not in file_keys and key not in self.by_key:
             self.waiting.append((row, pk))  # the manager may come later
             return
         self._decide(row, pk)
 
     def _match(self, row: Row, validator: _Validator) -> int | bool | None:
         """As ``_Planner._match``: the HR id first, then the address."""
-        directory = self.directory
         hr_id = row.values.get("hr_id")
-        by_email = directory.by_key.get(row.key)
-        if hr_id and hr_id in directory.by_hr_id:
-            pk = directory.by_hr_id[hr_id]
+        by_email = self.by_key.get(row.key)
+        if hr_id and hr_id in self.by_hr_id:
+            pk = self.by_hr_id[hr_id]
             if by_email is not None and by_email != pk:
                 validator.error(
                     row.line,
@@ -133,13 +136,13 @@ class StreamingPlanner:
                     )
                     % {
                         "email": row.email,
-                        "other": directory.info[by_email][1] or "-",
+                        "other": self.info[by_email][1] or "-",
                     },
                 )
                 return False
             return pk
         if by_email is not None:
-            current_hr_id = directory.info[by_email][1]
+            current_hr_id = self.info[by_email][1]
             if hr_id and current_hr_id and current_hr_id != hr_id:
                 validator.error(
                     row.line,
@@ -159,7 +162,7 @@ class StreamingPlanner:
             return KEEP, None
         if not key:
             return CLEAR, None
-        pk = self.directory.by_key.get(key)
+        pk = self.by_key.get(key)
         return (EXISTING, pk) if pk is not None else (NEW, None)
 
     def _decide(self, row: Row, pk: int | None) -> None:
@@ -169,13 +172,13 @@ class StreamingPlanner:
             self.spill.add(row, None, manager)
         elif self._changed(pk, row, manager):
             self.updates += 1
-            rekeyed = self.directory.by_key.get(row.key) != pk
+            rekeyed = self.by_key.get(row.key) != pk
             self.spill.add(row, pk, manager, rekeyed=rekeyed)
         else:
             self.plan.unchanged += 1
 
     def _changed(self, pk: int, row: Row, manager: tuple[int, int | None]) -> bool:
-        fingerprint, hr_id, manager_id = self.directory.info[pk]
+        fingerprint, hr_id, manager_id = self.info[pk]
         if fingerprint is None:  # inactive: comes back
             return True
         values = row.values
