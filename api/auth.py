@@ -73,4 +73,5 @@ class KeyThrottle(throttling.SimpleRateThrottle):
                 "scope": self.scope,
                 "ident": self.get_ident(request),
             }
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+        ident = request.auth.key_sha256[:24]  # the key itself, never a reused id
+        return self.cache_format % {"scope": self.scope, "ident": ident}
