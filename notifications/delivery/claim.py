@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from anymail.exceptions import AnymailRecipientsRefused
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -115,6 +116,10 @@ def deliveries_claim(
     outage interrupted it (outage.py): rows still "sending" with one of them
     are its own, taken back without counting an attempt. ``now`` is added.
     """
+    if not stamps and connection.vendor == "postgresql":
+        if stamps is not None:
+            stamps.add(now)
+        return _claim_fresh_postgresql(ids, now=now)
     held = Q(
         status=DeliveryStatus.QUEUED, step__campaign__status=CampaignStatus.RUNNING
     )
@@ -144,12 +149,57 @@ def deliveries_claim(
     return sorted(fresh + retaken)
 
 
+def _claim_fresh_postgresql(ids: Sequence[int], *, now: datetime) -> list[int]:
+    """deliveries_claim's first claim in one statement: the same rows locked
+    with SKIP LOCKED and moved to "sending" (UPDATE … FROM the locked
+    selection … RETURNING), the ids sent as one array instead of a
+    placeholder each, twice."""
+    selection = (
+        Delivery.objects.filter(
+            id__in=ids_param(ids),
+            status=DeliveryStatus.QUEUED,
+            step__campaign__status=CampaignStatus.RUNNING,
+        )
+        .select_for_update(skip_locked=True, of=("self",))
+        .values("id")
+    )
+    q = connection.ops.quote_name
+    meta = Delivery._meta
+    table = q(meta.db_table)
+    column = {
+        name: q(meta.get_field(name).column)
+        for name in ("status", "claimed_at", "attempts", "status_at")
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        inner, params = selection.query.sql_with_params()
+        sql = (
+            f"UPDATE {table} SET {column['status']} = %s, "  # noqa: S608 (names from the model, values as parameters)
+            f"{column['claimed_at']} = %s, {column['status_at']} = %s, "
+            f"{column['attempts']} = {table}.{column['attempts']} + 1 "
+            f"FROM ({inner}) AS mine WHERE {table}.{q('id')} = mine.{q('id')} "
+            f"RETURNING {table}.{q('id')}"
+        )
+        cursor.execute(sql, [DeliveryStatus.SENDING, now, now, *params])
+        return sorted(pk for (pk,) in cursor.fetchall())
+
+
+def ids_param(ids: Sequence[int]) -> object:
+    """``id__in=`` a list of ids as one parameter on PostgreSQL (an array):
+    a chunk's 500 placeholders cost the client and the server more parsing
+    than the query's work. The plain list elsewhere."""
+    if connection.vendor != "postgresql":
+        return list(ids)
+    return RawSQL("SELECT unnest(%s::bigint[])", (list(ids),))
+
+
 # --- Giving back the rows not sent -----------------------------------------------
 
 
 def _finish(rows: list[Delivery], status: str, reason: str, now: datetime) -> None:
     ids = [r.pk for r in rows]
-    Delivery.objects.filter(id__in=ids, status=DeliveryStatus.SENDING).update(
+    Delivery.objects.filter(
+        id__in=ids_param(ids), status=DeliveryStatus.SENDING
+    ).update(
         status=status,
         last_error=reason,
         status_at=now,

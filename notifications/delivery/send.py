@@ -23,7 +23,13 @@ from employees.models import EmailStatus, Employee
 from notifications.campaigns import content as content_mod
 from notifications.campaigns.tokens import token_from_seed
 from notifications.delivery.batch import _send_batch
-from notifications.delivery.claim import SendReport, _Claim, _finish, deliveries_claim
+from notifications.delivery.claim import (
+    SendReport,
+    _Claim,
+    _finish,
+    deliveries_claim,
+    ids_param,
+)
 from notifications.delivery.each import _send_each
 from notifications.delivery.outage import through_outage
 from notifications.delivery.policy import _batching, knobs
@@ -184,7 +190,7 @@ def deliveries_send(
     if not mine:
         return report
     rows = list(
-        Delivery.objects.filter(id__in=mine)
+        Delivery.objects.filter(id__in=ids_param(mine))
         .select_related("recipient__employee", "manager")
         # What sending reads, and nothing else: loading every column of three
         # tables (eight timestamps a row) cost more than the query. A field
