@@ -20,8 +20,10 @@ from scim2_filter_parser import ast
 from scim2_filter_parser.lexer import SCIMLexer
 from scim2_filter_parser.parser import SCIMParser
 
+from directory.models import ScimUser
 from directory.scim import mapping, paths
 from directory.scim.errors import ScimError
+from employees.models import Employee
 
 # Logical name (mapping.table) → model field, for plain text comparisons.
 _TEXT = {
@@ -67,6 +69,18 @@ def _email(op: str, value: str, field: str = "email") -> Q:
 
 
 def _user_name(op: str, value: str) -> Q:
+    """A SCIM client's userName, or a staff-file employee's address."""
+    if op == "eq":
+        # Entra ID and Okta ask this before every create: two index look-ups
+        # now rather than an OR across the join, which scans the staff table.
+        managed = ScimUser.objects.filter(Exact(Lower("user_name"), value.lower()))
+        plain = Employee.objects.filter(
+            Exact(Lower("email"), value.lower()), scim__isnull=True
+        )
+        ids = managed.values_list("employee_id").union(
+            plain.order_by().values_list("pk")
+        )
+        return Q(pk__in=[pk for (pk,) in ids])
     managed = _email(op, value, "scim__user_name")
     plain = Q(scim__isnull=True) & _email(op, value)
     return managed | plain
