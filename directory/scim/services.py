@@ -358,3 +358,14 @@ def user_delete(*, pk: str, actor: str) -> None:
             reason="SCIM: deleted",
         )
         _tally(actor, "deactivated" if was_active else "unchanged")
+
+
+def scim_user_forget(*, employee_id: int) -> None:
+    """Erasure (right to be forgotten): the userName and externalId the
+    provider gave are personal data too. The resource stays deleted, so the
+    provider's next look-up finds nobody and nothing personal is left."""
+    ScimUser.objects.filter(pk=employee_id).update(
+        user_name=f"erased-{employee_id}",
+        external_id="",
+        deleted_at=timezone.now(),
+    )

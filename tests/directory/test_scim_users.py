@@ -254,3 +254,14 @@ def test_an_unexpected_failure_is_a_scim_error_not_a_page(scim, monkeypatch):  #
     response = scim.get("Users/1")
     assert is_scim_error(response, 500)
     assert "database went away" not in response.content.decode()
+
+
+def test_forgetting_a_person_leaves_no_scim_name(scim):  # noqa: F811
+    from directory.models import ScimUser
+    from directory.scim.services import scim_user_forget
+
+    created = scim.post("Users", user("gone@example.com", externalId="G-1")).json()
+    scim_user_forget(employee_id=int(created["id"]))
+    row = ScimUser.objects.get(pk=created["id"])
+    assert "gone" not in row.user_name and row.external_id == ""
+    assert is_scim_error(scim.get(f"Users/{created['id']}"), 404)
