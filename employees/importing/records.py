@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from employees.importing.planning import Plan
 from employees.importing.running import ImportResult, run_import
@@ -100,6 +101,21 @@ def _csv(
     return out.getvalue().encode(encoding), starts
 
 
+def _line_references() -> re.Pattern[str]:
+    """The messages of the import that name another line (a duplicate's
+    first one), in the active language, with that line's number as a group:
+    it becomes a record position too."""
+    templates = [
+        _("The address %(email)s is already on line %(line)s."),
+        _("The HR id %(id)s is already on line %(line)s."),
+    ]
+    patterns = []
+    for template in templates:
+        pattern = re.escape(template).replace(re.escape("%(line)s"), r"(\d+)")
+        patterns.append(re.sub(r"%\\\(\w+\\\)s", ".*?", pattern))
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
 def _locate(
     issues: list[Issue],
     starts: list[int],
@@ -110,14 +126,21 @@ def _locate(
     names, and the record's reference put before the message."""
     position = {line: number for number, line in enumerate(starts, start=1)}
     by_header = {header: labels.get(name, header) for name, header in HEADERS.items()}
+    references = _line_references() if issues else None
     located = []
     for issue in issues:
         number = position.get(issue.line, 0)
         column = by_header.get(issue.column, issue.column)
+        message = issue.message
+        found = references.fullmatch(message) if references else None
+        if found:
+            group = next(g for g in range(1, found.re.groups + 1) if found.group(g))
+            other = position.get(int(found.group(group)))
+            if other:
+                start, end = found.span(group)
+                message = f"{message[:start]}{other}{message[end:]}"
         if number:
-            message = f"{records[number - 1].ref}: {issue.message}"
-        else:
-            message = issue.message
+            message = f"{records[number - 1].ref}: {message}"
         located.append(Issue(number, column, message))
     return located
 

@@ -35,8 +35,9 @@ def test_each_issue_names_its_record_even_after_a_value_with_line_breaks():
     by_entry = {issue.line: issue for issue in result.errors}
     assert sorted(by_entry) == [2, 3, 4]
     assert by_entry[2].column == "mail"
-    assert by_entry[2].message.startswith(
-        "uid=p2,ou=people: The address p1@example.org"
+    # The first one is named by its position in the list too.
+    assert by_entry[2].message == (
+        "uid=p2,ou=people: The address p1@example.org is already on line 1."
     )
     assert by_entry[3].column == "last name"
     assert "NUL" in by_entry[3].message
@@ -67,3 +68,16 @@ def test_a_dry_run_stamps_nobody():
     assert outcome.result.updated == 1
     person = Employee.objects.get()
     assert (person.source, person.synced_at, person.hr_id) == ("file", None, "")
+
+
+def test_a_duplicate_names_the_first_record_in_french_too():
+    from django.utils import translation
+
+    records = [_record(1), _record(2, hr_id="E1")]
+    with translation.override("fr"):
+        outcome = run_records(records, columns=COLUMNS, source="ldap")
+
+    [error] = outcome.result.errors
+    assert (error.line, error.column) == (2, "hr id")
+    assert error.message.startswith("uid=p2,ou=people: ")
+    assert "E1" in error.message and error.message.rstrip(".").endswith(" 1")
