@@ -81,9 +81,12 @@ def fan_out(*, limit: int = FAN_OUT_BATCH) -> int:
             for endpoint_id, kinds in endpoints
             if kind in (kinds or [])
         ]
-        WebhookDelivery.objects.bulk_create(
-            rows, ignore_conflicts=True, batch_size=1000
-        )
+        if connection.vendor == "postgresql":
+            _insert_postgresql(rows)
+        else:
+            WebhookDelivery.objects.bulk_create(
+                rows, ignore_conflicts=True, batch_size=1000
+            )
         Event.objects.filter(id__in=[e for e, _k in events]).update(fanned_out=True)
     return len(events)
 
@@ -216,43 +219,70 @@ def _endpoints_update(kinds: dict[str, set[int]], now) -> None:
         _disable(gone, _("The receiver answered 410 Gone."), now)
 
 
+def _insert_postgresql(rows: list[WebhookDelivery]) -> None:
+    """The new deliveries as arrays, one short statement: bulk_create's
+    thousand-row VALUES costs more to build and parse than to run."""
+    if not rows:
+        return
+    q = connection.ops.quote_name
+    table = q(WebhookDelivery._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} ({q('event_id')}, {q('endpoint_id')}, {q('status')}, "  # noqa: S608
+        f"{q('attempts')}, {q('next_attempt_at')}, {q('last_error')}) "
+        "SELECT e, p, %s, 0, %s, '' FROM unnest(%s::bigint[], %s::bigint[]) AS r(e, p) "
+        "ON CONFLICT DO NOTHING"
+    )
+    params = [
+        DeliveryStatus.PENDING.value,
+        rows[0].next_attempt_at,
+        [r.event_id for r in rows],
+        [r.endpoint_id for r in rows],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def _write_back(deliveries: list[WebhookDelivery]) -> None:
     """The batch's results in one statement on PostgreSQL (UPDATE … FROM
-    VALUES), one pipelined UPDATE per row elsewhere: Django's bulk_update
-    builds a CASE per field and row, ten times slower here."""
+    unnest of one array per column), one UPDATE per row elsewhere: Django's
+    bulk_update builds a CASE per field and row, ten times slower here."""
     if not deliveries:
         return
     meta = WebhookDelivery._meta
     q = connection.ops.quote_name
     fields = [meta.get_field(name) for name in _UPDATED]
-    rows = [
-        [f.get_db_prep_save(getattr(d, f.attname), connection) for f in fields]
-        for d in deliveries
-    ]
     table = q(meta.db_table)
     if connection.vendor == "postgresql":
-        casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
-        values = ", ".join([f"(CAST(%s AS bigint), {casts})"] * len(rows))
+        arrays = ", ".join(f"CAST(%s AS {_array_type(f)})" for f in [meta.pk, *fields])
         names = ", ".join(q(f.column) for f in fields)
         sets = ", ".join(f"{q(f.column)} = v.{q(f.column)}" for f in fields)
         sql = (
-            f"UPDATE {table} AS t SET {sets} FROM (VALUES {values}) "  # noqa: S608
+            f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) "  # noqa: S608
             f"AS v({q('id')}, {names}) WHERE t.{q('id')} = v.{q('id')}"
         )
         params = [
-            value
-            for d, row in zip(deliveries, rows, strict=True)
-            for value in (d.pk, *row)
+            [getattr(d, f.attname) for d in deliveries] for f in [meta.pk, *fields]
         ]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
         return
+    rows = [
+        [f.get_db_prep_save(getattr(d, f.attname), connection) for f in fields] + [d.pk]
+        for d in deliveries
+    ]
     columns = ", ".join(f"{q(f.column)} = %s" for f in fields)
     sql = f"UPDATE {table} SET {columns} WHERE {q('id')} = %s"  # noqa: S608
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(
-            sql, [[*row, d.pk] for d, row in zip(deliveries, rows, strict=True)]
-        )
+        cursor.executemany(sql, rows)
+
+
+def _array_type(field: object) -> str:
+    kind = field.db_type(connection)  # type: ignore[attr-defined]
+    if kind.startswith("varchar"):
+        kind = "text"
+    if kind == "bigserial":
+        kind = "bigint"
+    return f"{kind}[]"
 
 
 def send_batch(ids: list[int], sender: Sender) -> int:
