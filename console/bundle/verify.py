@@ -578,6 +578,13 @@ def main(argv: list[str] | None = None) -> int:
     except Unreadable as exc:
         print(f"NOT VERIFIED: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a crafted file: say so, never a traceback
+        print(
+            f"NOT VERIFIED: {args.bundle} cannot be read as a bundle "
+            f"({type(exc).__name__}: {exc})",
+            file=sys.stderr,
+        )
+        return 2
     if report.problems:
         print(f"NOT VERIFIED: {args.bundle}")
         for problem in report.problems:

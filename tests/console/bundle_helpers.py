@@ -35,6 +35,7 @@ def auditor_verify(
     *args: str,
     python: list[str] | None = None,
     env: dict[str, str] | None = None,
+    script: bytes | None = None,
 ) -> Verified:
     """verify.py taken out of the bundle, run in a temporary folder holding
     only it and the ZIP, with no PYTHONPATH, no Django settings, nothing of
@@ -43,8 +44,10 @@ def auditor_verify(
 
     with tempfile.TemporaryDirectory(prefix="auditor-") as work:
         folder = Path(work)
-        with zipfile.ZipFile(bundle) as archive:
-            (folder / "verify.py").write_bytes(archive.read("verify.py"))
+        if script is None:
+            with zipfile.ZipFile(bundle) as archive:
+                script = archive.read("verify.py")
+        (folder / "verify.py").write_bytes(script)
         (folder / "bundle.zip").write_bytes(bundle.read_bytes())
         clean = env or {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         done = subprocess.run(

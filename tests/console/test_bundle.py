@@ -494,3 +494,25 @@ def test_an_erased_person_stays_verifiable_by_digest_alone(sent, tmp_path):
     assert line["personal_salt"] == "" and line["personal_sha256"]
     result = auditor_verify(out)
     assert result.ok, result.out
+
+
+def test_a_file_that_is_no_bundle_is_refused_without_a_traceback(built, tmp_path):
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip")
+    with zipfile.ZipFile(built.path) as archive:
+        script = archive.read("verify.py")
+    assert auditor_verify(junk, script=script).code == 2
+    mangled = zip_rewrite(
+        built.path, tmp_path / "m.zip", change={"manifest.json": lambda _: b"[1, 2]"}
+    )
+    result = auditor_verify(mangled)
+    assert result.code == 2 and "Traceback" not in result.out
+    odd = zip_rewrite(
+        built.path,
+        tmp_path / "o.zip",
+        change={
+            "manifest.json": lambda data: data.replace(b'"files": {', b'"files": [{', 1)
+        },
+    )
+    result = auditor_verify(odd)
+    assert result.code == 2 and "Traceback" not in result.out
