@@ -38,8 +38,10 @@ The modules, by stage of a message; each imports only those listed before it:
 
 - ``policy``: the SEND_* knobs, retry backoff, which errors are transient;
 - ``outage``: riding out a database outage (wait, reconnect, run again);
+- ``waves``: a due step's rows, each waiting for its person's window;
 - ``dispatch``: the dispatcher's tick: due steps → rows → leased chunks;
-- ``render``: each person's message, rendered once per content version;
+- ``render``: each person's message, rendered once per content version
+  (and filled per time zone and per person);
 - ``claim``: a worker's claim on a chunk's rows, and the rows given back
   unsent (skipped, retried, failed);
 - ``each``: one message at a time on one connection, recorded as it goes;

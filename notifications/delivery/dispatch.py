@@ -463,12 +463,11 @@ def campaigns_finish(*, now: datetime, report: TickReport | None = None) -> int:
         .exclude(pk__in=busy.values("step__campaign_id")),
         "campaign.finished",
         status=CampaignStatus.FINISHED,
-            finished_at=Case(
-                When(deadline__lt=now, then=F("deadline")),
-                default=Value(now, output_field=DateTimeField()),
-            ),
-            updated_at=now,
-        )
+        finished_at=Case(
+            When(deadline__lt=now, then=F("deadline")),
+            default=Value(now, output_field=DateTimeField()),
+        ),
+        updated_at=now,
     )
     if finished:
         logger.info("campaigns finished: %s", finished)

@@ -198,37 +198,64 @@ def _audience_insert_select(
             zones.append(tz)
             countries.append(country)
             ats.append(wave)
+    at = timezone.now()
+    ok = [EmailStatus.OK]
+    params = [
+        step.pk,
+        *ok,
+        DeliveryStatus.QUEUED,
+        DeliveryStatus.SKIPPED,
+        *ok,
+        _bad_address(),
+        *ok,
+        lease,
+        *ok,
+        waves.now if lease else None,
+        at,
+        at,
+        *([zones, countries, ats] if ats else []),
+        step.campaign_id,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(step, waves=bool(ats)), params)
+        return sorted(pk for pk, leased in cursor.fetchall() if leased)
+
+
+_COLUMNS = (
+    "step",
+    "recipient",
+    "to_email",
+    "language",
+    "status",
+    "last_error",
+    "next_attempt_at",
+    "claimed_at",
+    "content_sha256",
+    "esp_message_id",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+
+
+def _insert_sql(step: Step, *, waves: bool) -> str:
+    """The INSERT … SELECT of _audience_insert_select, its parameters in
+    that function's order; the waves joined from three arrays when any."""
     q = connection.ops.quote_name
     d, r, e = Delivery._meta, Recipient._meta, Employee._meta
 
     def col(meta: object, name: str) -> str:
         return q(meta.get_field(name).column)
 
-    columns = [
-        "step",
-        "recipient",
-        "to_email",
-        "language",
-        "status",
-        "last_error",
-        "next_attempt_at",
-        "claimed_at",
-        "content_sha256",
-        "esp_message_id",
-        "attempts",
-        "created_at",
-        "updated_at",
-    ]
     ok = "e.{} = %s".format(col(e, "email_status"))
-    wave_join, wave, wave_params = "", "NULL::timestamptz", []
-    if ats:
+    wave_join, wave = "", "NULL::timestamptz"
+    if waves:
         wave_join = (
             "LEFT JOIN unnest(%s::text[], %s::text[], %s::timestamptz[]) "
             f"AS w(tz, country, at) ON w.tz = e.{col(e, 'time_zone')} "
             f"AND w.country = e.{col(e, 'country')} "
         )
         wave = "w.at"
-        wave_params = [zones, countries, ats]
     # next_attempt_at: the wave; else, leased, the lease's end. claimed_at:
     # when leased (queued, due now).
     wave_value = f"CASE WHEN {ok} THEN COALESCE({wave}, %s::timestamptz) END"
@@ -238,8 +265,8 @@ def _audience_insert_select(
         if step.kind == StepKind.FIRST
         else f"AND r.{col(r, 'acknowledged_at')} IS NULL "
     )
-    sql = (
-        f"INSERT INTO {q(d.db_table)} ({', '.join(col(d, c) for c in columns)}) "  # noqa: S608 (names from the models, values as parameters)
+    return (
+        f"INSERT INTO {q(d.db_table)} ({', '.join(col(d, c) for c in _COLUMNS)}) "  # noqa: S608 (names from the models, values as parameters)
         f"SELECT %s, r.{q('id')}, e.{col(e, 'email')}, r.{col(r, 'language')}, "
         f"CASE WHEN {ok} THEN %s ELSE %s END, "
         f"CASE WHEN {ok} THEN '' ELSE %s END, "
@@ -252,24 +279,3 @@ def _audience_insert_select(
         f"ORDER BY r.{q('id')} ON CONFLICT DO NOTHING "
         f"RETURNING {q('id')}, {col(d, 'claimed_at')} IS NOT NULL"
     )
-    at = timezone.now()
-    status_ok = [EmailStatus.OK]
-    params = [
-        step.pk,
-        *status_ok,
-        DeliveryStatus.QUEUED,
-        DeliveryStatus.SKIPPED,
-        *status_ok,
-        _bad_address(),
-        *status_ok,
-        lease,
-        *status_ok,
-        waves.now if lease else None,
-        at,
-        at,
-        *wave_params,
-        step.campaign_id,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return sorted(pk for pk, leased in cursor.fetchall() if leased)

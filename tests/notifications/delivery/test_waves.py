@@ -152,3 +152,27 @@ def test_the_link_page_shows_the_deadline_in_the_persons_zone(client, people):
     shown = content_mod.deadline_display(deadline, tz=NEW_YORK, language="en")
     assert "New York" in shown and shown in page
     assert content_mod.deadline_display(deadline, tz=PARIS, language="en") not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_messages_are_rendered_once_per_version_not_per_zone_or_person(
+    people, monkeypatch
+):
+    for i in range(6):
+        EmployeeFactory(email=f"more{i}@example.com", language="en", country="us")
+    rendered = []
+    original = content_mod.message_render
+
+    def counting(**kwargs):
+        rendered.append(kwargs["content"].language)
+        return original(**kwargs)
+
+    monkeypatch.setattr(content_mod, "message_render", counting)
+    noon = next_day(4, 12)
+    launched(deadline=noon + timedelta(days=10), now=noon)
+    assert len(tick(noon)) == 1
+    assert len(tick(local(noon.date(), 9, NEW_YORK))) == 7
+    assert len(tick(local(noon.date() + timedelta(days=3), 9, TOKYO))) == 1
+    # Three zones, nine people, one version: one rendering of the templates.
+    assert rendered == ["en"]
+    assert shown(noon + timedelta(days=10), TOKYO) in mail_to("tokyo@example.com")
