@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit import chain, services
 from audit.models import AuditAction, AuditEntry, SealedRecord
+from directory.scim.services import scim_user_forget
 from employees.models import Employee
 from notifications.campaigns.sealing import RecordKind
 from notifications.models import Delivery, Recipient
@@ -173,6 +174,7 @@ def person_erase(
         delivery_ids = list(_deliveries(employee).values_list("id", flat=True))
         anonymise_records(recipient_ids=recipient_ids, delivery_ids=delivery_ids)
         redacted = _redact_entries(employee.pk, now)
+        scim_user_forget(employee_id=employee.pk)  # the provider's userName too
         Employee.objects.filter(pk=employee.pk).update(
             email=erased_email(employee.pk),
             hr_id="",

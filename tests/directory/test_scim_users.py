@@ -265,3 +265,20 @@ def test_forgetting_a_person_leaves_no_scim_name(scim):  # noqa: F811
     row = ScimUser.objects.get(pk=created["id"])
     assert "gone" not in row.user_name and row.external_id == ""
     assert is_scim_error(scim.get(f"Users/{created['id']}"), 404)
+
+
+def test_an_erasure_forgets_what_the_provider_sent(scim):  # noqa: F811
+    from console.gdpr import person_erase
+    from directory.models import ScimUser
+    from tests.factories import dpo_make
+
+    created = scim.post(
+        "Users", user("upn.erase@corp.example", externalId="EXT-42")
+    ).json()
+    employee = Employee.objects.get(pk=created["id"])
+    person_erase(employee=employee, actor=dpo_make(), reason="Art. 17 request")
+    kept = ScimUser.objects.get(pk=employee.pk)
+    assert "upn.erase" not in kept.user_name and kept.external_id == ""
+    found = scim.get('Users?filter=userName eq "upn.erase@corp.example"').json()
+    assert found["totalResults"] == 0
+    assert scim.get(f"Users/{employee.pk}").status_code == 404
