@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from audit import chain, services
 from audit.models import AuditAction, AuditEntry, SealedRecord
-from directory.scim.services import scim_user_forget
+from directory.scim.services import scim_user_data, scim_user_forget
 from employees.models import Employee
 from notifications.campaigns.sealing import RecordKind
 from notifications.models import Delivery, Recipient
@@ -67,6 +67,11 @@ def person_data(employee: Employee) -> dict[str, Any]:
             "created_at": _iso(employee.created_at),
             "updated_at": _iso(employee.updated_at),
             "deactivated_at": _iso(employee.deactivated_at),
+            "time_zone": employee.time_zone,
+            "source": employee.source,
+            "synced_at": _iso(employee.synced_at),
+            # What the identity provider sent through SCIM, if it did.
+            "scim": scim_user_data(employee.pk),
         },
         "campaigns": [
             {

@@ -369,3 +369,16 @@ def scim_user_forget(*, employee_id: int) -> None:
         external_id="",
         deleted_at=timezone.now(),
     )
+
+
+def scim_user_data(employee_id: int) -> dict[str, str | None] | None:
+    """Right of access: what the provider sent about the person through
+    SCIM (None when no SCIM client ever managed them)."""
+    found = ScimUser.objects.filter(pk=employee_id).first()
+    if found is None:
+        return None
+    return {
+        "user_name": found.user_name,
+        "external_id": found.external_id,
+        "deleted_at": found.deleted_at.isoformat() if found.deleted_at else None,
+    }

@@ -276,6 +276,11 @@ def test_an_erasure_forgets_what_the_provider_sent(scim):  # noqa: F811
         "Users", user("upn.erase@corp.example", externalId="EXT-42")
     ).json()
     employee = Employee.objects.get(pk=created["id"])
+    from console.gdpr import person_data
+
+    access = person_data(employee)["employee"]["scim"]
+    assert access["user_name"] == "upn.erase@corp.example"
+    assert access["external_id"] == "EXT-42"
     person_erase(employee=employee, actor=dpo_make(), reason="Art. 17 request")
     kept = ScimUser.objects.get(pk=employee.pk)
     assert "upn.erase" not in kept.user_name and kept.external_id == ""
