@@ -26,6 +26,7 @@ from django.utils import timezone
 from audit import services
 from audit.models import AuditAction
 from console import gdpr
+from console.bundle.jobs import bundles_delete
 from employees.models import Employee
 from notifications.models import Campaign, CampaignStatus, Delivery, Recipient
 
@@ -95,6 +96,8 @@ def campaign_anonymise(*, campaign: Campaign, actor: object = None) -> None:
             after=_aggregates(campaign),
             reason=PURGE_REASON,
         )
+        # Built bundles carry the records just anonymised: gone with them.
+        transaction.on_commit(lambda: bundles_delete(campaign.pk))
 
 
 def purge_expired(

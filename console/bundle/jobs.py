@@ -124,3 +124,14 @@ def bundle_run(job_id: int) -> None:
         timestamped_at=built.timestamp.time if built.timestamp else None,
         finished_at=timezone.now(),
     )
+
+
+def bundles_delete(campaign_id: int) -> int:
+    """Delete a campaign's built bundles, files and rows (a retention purge:
+    the records in them hold personal data the purge has just removed). The
+    audit log keeps each build's entry with the bundle's SHA-256."""
+    jobs = EvidenceBundle.objects.filter(campaign_id=campaign_id)
+    for job in jobs.exclude(file_name=""):
+        bundle_path(job).unlink(missing_ok=True)
+    deleted, _by_model = jobs.delete()
+    return deleted

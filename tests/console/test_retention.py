@@ -92,3 +92,25 @@ def test_it_erases_employees_deactivated_past_their_period(settings):
 
 def test_it_runs_as_a_daily_task(old_and_recent):
     assert purge_expired_task() == {"campaigns": 1, "employees": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_deletes_the_evidence_bundles_built_of_a_purged_campaign(
+    old_and_recent, settings, tmp_path
+):
+    from console.bundle.jobs import bundle_path, bundle_request
+    from console.models import EvidenceBundle
+    from tests.factories import dpo_make
+
+    settings.VAR_DIR = tmp_path
+    settings.EVIDENCE_TSA_URL = ""
+    old, recent = old_and_recent
+    user = dpo_make()
+    jobs = [bundle_request(campaign=c.campaign, user=user)[0] for c in (old, recent)]
+    assert all(bundle_path(job).exists() for job in jobs)
+    purge_expired()
+    assert not bundle_path(jobs[0]).exists()  # the purged campaign's records
+    assert bundle_path(jobs[1]).exists()
+    assert list(EvidenceBundle.objects.values_list("campaign", flat=True)) == [
+        recent.campaign.pk
+    ]
