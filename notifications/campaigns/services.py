@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from events.outbox import emit
 from notifications.campaigns import content as content_mod
 from notifications.campaigns import scheduling
 from notifications.campaigns.library import TEMPLATES, configured_languages
@@ -84,6 +85,15 @@ def _now(now: datetime | None) -> datetime:
     return now or timezone.now()
 
 
+# The webhook each lifecycle action sends (events/catalogue.py).
+_EVENTS = {
+    CampaignAction.LAUNCH: "campaign.launched",
+    CampaignAction.PAUSE: "campaign.paused",
+    CampaignAction.RESUME: "campaign.resumed",
+    CampaignAction.CANCEL: "campaign.cancelled",
+}
+
+
 def _transition(
     campaign: Campaign,
     *,
@@ -98,6 +108,7 @@ def _transition(
     """
     before = campaign.status
     allowed = statuses_allowing(action)
+    event = _EVENTS.get(action)
     with transaction.atomic():
         changed = Campaign.objects.filter(pk=campaign.pk, status__in=allowed).update(
             status=to, updated_at=timezone.now(), **fields
@@ -112,7 +123,19 @@ def _transition(
                 before={"status": before},
                 after={"status": campaign.status},
             )
+        if changed == 1 and event:
+            emit(event, campaign_event_data(campaign))
     return changed == 1
+
+
+def campaign_event_data(campaign: Campaign) -> dict:
+    """What a campaign's webhook says of it: ids and reference, no person."""
+    return {
+        "campaign_id": campaign.pk,
+        "reference": campaign.reference,
+        "name": campaign.name,
+        "status": campaign.status,
+    }
 
 
 def _content_audit(
