@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from console.bundle import building, keys, timestamping
 from console.models import EvidenceBundle
+from events.outbox import emit
 from notifications.models import Campaign, Delivery
 
 logger = logging.getLogger(__name__)
@@ -115,15 +116,29 @@ def bundle_run(job_id: int) -> None:
             finished_at=timezone.now(),
         )
         raise
-    EvidenceBundle.objects.filter(pk=job.pk).update(
-        status=EvidenceBundle.Status.DONE,
-        rows_done=built.counts["recipients"] + built.counts["messages"],
-        size=built.size,
-        sha256=built.sha256,
-        key_fingerprint=built.fingerprint,
-        timestamped_at=built.timestamp.time if built.timestamp else None,
-        finished_at=timezone.now(),
-    )
+    with transaction.atomic():
+        EvidenceBundle.objects.filter(pk=job.pk).update(
+            status=EvidenceBundle.Status.DONE,
+            rows_done=built.counts["recipients"] + built.counts["messages"],
+            size=built.size,
+            sha256=built.sha256,
+            key_fingerprint=built.fingerprint,
+            timestamped_at=built.timestamp.time if built.timestamp else None,
+            finished_at=timezone.now(),
+        )
+        # Thin, as every webhook: ids, the file's hash and the signing key.
+        emit(
+            "evidence.ready",
+            {
+                "campaign_id": job.campaign_id,
+                "reference": job.campaign.reference,
+                "bundle_id": job.pk,
+                "sha256": built.sha256,
+                "size": built.size,
+                "key_fingerprint": built.fingerprint,
+                "timestamped": built.timestamp is not None,
+            },
+        )
 
 
 def bundles_delete(campaign_id: int) -> int:

@@ -36,6 +36,7 @@ def listening(settings):
             "import.failed",
             "step.sent",
             "campaign.finished",
+            "evidence.ready",
         ],
         actor="test",
     )
@@ -149,3 +150,20 @@ def test_a_step_done_sends_step_sent_with_counts_then_campaign_finished():
     assert sent.data["step_id"] == step.pk
     finished = Event.objects.get(type="campaign.finished")
     assert finished.data["campaign_id"] == campaign.pk
+
+
+def test_a_built_evidence_bundle_emits_evidence_ready(settings, tmp_path):
+    from console.bundle.jobs import bundle_request
+    from tests.evidence_factories import campaign_sent
+    from tests.factories import dpo_make
+
+    settings.VAR_DIR = tmp_path
+    settings.EVIDENCE_TSA_URL = ""
+    campaign = campaign_sent().campaign
+    job, queued = bundle_request(campaign=campaign, user=dpo_make())
+    assert not queued
+    job.refresh_from_db()
+    ready = Event.objects.get(type="evidence.ready")
+    assert ready.data["campaign_id"] == campaign.pk
+    assert ready.data["sha256"] == job.sha256
+    assert "email" not in str(ready.data)
