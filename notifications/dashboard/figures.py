@@ -17,7 +17,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -71,6 +71,11 @@ class StepFigures:
     delivered: int
     bounced: int
     skipped: int
+    # Of the queued, rows waiting for their person's send window to open
+    # where they are (a step goes out in waves, delivery/waves.py), and when
+    # the next of those windows opens.
+    waiting: int = 0
+    next_wave_at: datetime | None = None
 
     @property
     def done(self) -> int:
@@ -83,7 +88,9 @@ class StepFigures:
 
     @property
     def busy(self) -> bool:
-        return self.queued > 0 or self.status == StepStatus.DISPATCHING
+        """Sending now: rows due for the workers (not those waiting for
+        their window), or rows still being created."""
+        return self.queued > self.waiting or self.status == StepStatus.DISPATCHING
 
 
 @dataclass(frozen=True)
@@ -171,7 +178,26 @@ class DashboardFigures:
         return self.total_bounced + self.total_failed
 
 
-def _step_figures(steps: list[Step]) -> list[StepFigures]:
+def _step_waves(steps: list[Step], now: datetime) -> dict[int, tuple[int, datetime]]:
+    """Per step: rows waiting for their window, and the next opening. Queued
+    rows never handed to a worker (no claim, no attempt) whose time is ahead;
+    read through the (step, status) index, so only queued rows are visited."""
+    rows = (
+        Delivery.objects.filter(
+            step_id__in=[s.id for s in steps],
+            status=DeliveryStatus.QUEUED,
+            claimed_at__isnull=True,
+            attempts=0,
+            next_attempt_at__gt=now,
+        )
+        .values_list("step_id")
+        .annotate(n=Count("*"), first=Min("next_attempt_at"))
+        .order_by()
+    )
+    return {step_id: (n, first) for step_id, n, first in rows}
+
+
+def _step_figures(steps: list[Step], now: datetime) -> list[StepFigures]:
     # COUNT(*), not COUNT(id): PostgreSQL then answers from the (step,
     # status) index alone, without reading the 300,000 rows.
     rows = (
@@ -183,9 +209,11 @@ def _step_figures(steps: list[Step]) -> list[StepFigures]:
     per_step: dict[int, Counter] = {}
     for step_id, status, n in rows:
         per_step.setdefault(step_id, Counter())[status] += n
+    waves = _step_waves(steps, now)
     figures = []
     for step in steps:
         counts = per_step.get(step.id, Counter())
+        waiting, next_wave_at = waves.get(step.id, (0, None))
         sums = {
             name: sum(counts[s] for s in group)
             for name, group in DELIVERY_FIGURES.items()
@@ -199,6 +227,8 @@ def _step_figures(steps: list[Step]) -> list[StepFigures]:
                 status_label=step.get_status_display(),
                 due_at=step.due_at,
                 targeted=sum(counts.values()),
+                waiting=waiting,
+                next_wave_at=next_wave_at,
                 **sums,
             )
         )
@@ -304,7 +334,7 @@ def _days_left(campaign: Campaign, now: datetime) -> int:
 def campaign_dashboard(
     campaign: Campaign, *, now: datetime | None = None
 ) -> DashboardFigures:
-    """Everything the campaign's dashboard shows, in five queries (six for a
+    """Everything the campaign's dashboard shows, in six queries (seven for a
     draft, which also counts its would-be audience)."""
     now = now or timezone.now()
     steps = list(campaign.steps.order_by("due_at", "id"))
@@ -322,7 +352,7 @@ def campaign_dashboard(
         acknowledged=acknowledged,
         late=late,
         days_left=_days_left(campaign, now),
-        steps=_step_figures(steps),
+        steps=_step_figures(steps, now),
         problems=_problems(steps),
         answers=_answers(campaign, answers),
         breakdown=breakdown,
