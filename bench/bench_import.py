@@ -140,7 +140,7 @@ def _upsert(connection, reader) -> None:  # type: ignore[no-untyped-def]
         "email_status, created_at, updated_at) VALUES "
     )
     sql_tail = (
-        " ON CONFLICT (hr_id) WHERE hr_id <> '' DO UPDATE SET "
+        " ON CONFLICT (hr_id) WHERE NOT (hr_id = '') DO UPDATE SET "
         "first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, "
         "email = EXCLUDED.email, department = EXCLUDED.department, "
         "country = EXCLUDED.country, language = EXCLUDED.language, "
@@ -215,7 +215,12 @@ def _truncate() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE employees_employee, employees_importrun CASCADE")
+        if connection.vendor == "postgresql":
+            cursor.execute("TRUNCATE employees_employee, employees_importrun CASCADE")
+        else:  # SQLite, for comparison: nothing else refers to them here
+            cursor.execute("DELETE FROM employees_importrun")
+            cursor.execute("UPDATE employees_employee SET manager_id = NULL")
+            cursor.execute("DELETE FROM employees_employee")
 
 
 PHASES = ("first import", "re-import, 10% changed", "re-import, unchanged")
