@@ -12,10 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from api.models import ApiKey
+from audit.models import AuditAction
 from audit.services import audit_record
 
 PREFIX = "nk_"
-AUDIT_API_KEY = "api_key_change"
+AUDIT_API_KEY = AuditAction.API_KEY_CHANGE
 # last_used_at is written at most this often per key: not a write per request.
 _TOUCH_EVERY = timedelta(seconds=60)
 

@@ -46,6 +46,10 @@ class AuditAction(models.TextChoices):
     SSO_REFUSED = "sso_refused", _("Sign-in through the identity provider refused")
     ROLE_CHANGE = "role_change", _("Roles changed by the identity provider")
     BREAK_GLASS = "break_glass", _("Emergency password login granted")
+    SCIM_CHANGE = "scim_change", _("Employee changed by SCIM provisioning")
+    SCIM_TOKEN_CHANGE = "scim_token_change", _("SCIM token created or revoked")
+    API_KEY_CHANGE = "api_key_change", _("API key created, changed or revoked")
+    WEBHOOK_CHANGE = "webhook_change", _("Webhook endpoint changed")
 
 
 class ChainHead(models.Model):

@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.models import AuditAction
 from audit.services import audit_record
 from events import signing
 from events.models import DeliveryStatus, Event, WebhookDelivery, WebhookEndpoint
@@ -44,7 +45,7 @@ FAN_OUT_BATCH = 1000
 # After its last piece of work a task keeps looking this long (outbox.NUDGE_EVERY).
 LINGER = 0.5
 MAX_RETRY_AFTER = 24 * 3600.0
-AUDIT_WEBHOOK = "webhook_change"
+AUDIT_WEBHOOK = AuditAction.WEBHOOK_CHANGE
 _RELEASE = object()
 _UPDATED = (
     "status",

@@ -109,7 +109,7 @@ def tokens_revoke(*, token_ids: list[int], user: object) -> list[str]:
         if names:
             audit_record(
                 actor=user,
-                action=AuditAction.EMPLOYEE_CHANGE,
+                action=AuditAction.SCIM_TOKEN_CHANGE,
                 after={"scim_tokens_revoked": names},
                 reason="SCIM token revoked",
             )

@@ -102,7 +102,7 @@ def _audit(
         return
     audit_record(
         actor=actor,
-        action=AuditAction.EMPLOYEE_CHANGE,
+        action=AuditAction.SCIM_CHANGE,
         target=employee,
         before=before or None,
         after={
@@ -351,7 +351,7 @@ def user_delete(*, pk: str, actor: str) -> None:
         _save_scim(employee, {}, deleted=True)
         audit_record(
             actor=actor,
-            action=AuditAction.EMPLOYEE_CHANGE,
+            action=AuditAction.SCIM_CHANGE,
             target=employee,
             before={"is_active": was_active},
             after={"is_active": False, "source": "scim", "deleted": True},

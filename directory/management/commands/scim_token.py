@@ -36,7 +36,7 @@ class Command(BaseCommand):
         row, token = token_create(name=name, created_by=actor)
         audit_record(
             actor=actor,
-            action=AuditAction.EMPLOYEE_CHANGE,
+            action=AuditAction.SCIM_TOKEN_CHANGE,
             after={"scim_token_created": row.name},
             reason="SCIM token created",
         )
