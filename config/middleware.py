@@ -11,19 +11,27 @@ admin's system checks still find them (they are subclasses).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
+from django.middleware import locale
+from django.utils import translation
+from django.utils.translation.trans_real import parse_accept_lang_header
 from django_otp import middleware as otp
 
 from notifications.acknowledgements.urls import PUBLIC_PATHS
+
+# SCIM clients authenticate with a bearer token on every request (directory/
+# scim/auth.py): no session, user or messages there either.
+_SKIPPED = (*PUBLIC_PATHS, "/scim/")
 
 
 class _NotOnPublicPages:
     get_response: object
 
     def __call__(self, request):  # type: ignore[no-untyped-def]
-        if request.path_info.startswith(PUBLIC_PATHS):
+        if request.path_info.startswith(_SKIPPED):
             return self.get_response(request)  # type: ignore[operator]
         return super().__call__(request)  # type: ignore[misc]
 
@@ -42,3 +50,34 @@ class OTPMiddleware(_NotOnPublicPages, otp.OTPMiddleware):
 
 class MessageMiddleware(_NotOnPublicPages, messages.MessageMiddleware):
     pass
+
+
+# The admin and its sign-in pages.
+_ADMIN = ("/admin/", "/sso/")
+
+
+class LocaleMiddleware(locale.LocaleMiddleware):
+    """Django's, with the admin kept to ADMIN_LANGUAGES: the languages this
+    project's own admin strings are written in (French and English). The
+    public pages speak every configured language; a German browser in the
+    admin would otherwise get Django's strings in German and ours in
+    LANGUAGE_CODE's language, mixed on one page."""
+
+    def process_request(self, request):  # type: ignore[no-untyped-def]
+        super().process_request(request)
+        if not request.path_info.startswith(_ADMIN):
+            return  # the public pages, 404s included: every language
+        if translation.get_language() in settings.ADMIN_LANGUAGES:
+            return
+        language = _admin_language(request.headers.get("accept-language", ""))
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+
+
+def _admin_language(accept: str) -> str:
+    """The browser's first choice among ADMIN_LANGUAGES, else the first."""
+    for tag, _quality in parse_accept_lang_header(accept):
+        base = tag.split("-")[0].lower()
+        if base in settings.ADMIN_LANGUAGES:
+            return base
+    return settings.ADMIN_LANGUAGES[0]

@@ -17,7 +17,11 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from common.languages import EU_LANGUAGES, complete_django_lang_info
 from config.env import env_bool, env_float, env_int, env_list, env_str
+from directory.ldap.attributes import attribute_map
+from directory.ldap.schedule import sync_schedule
+from employees.timezones import zone_setting_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Writable state of a default (no server) install: SQLite file, broker
@@ -77,6 +81,9 @@ INSTALLED_APPS = [
     "events",
     "directory",
     "api",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -85,7 +92,8 @@ MIDDLEWARE = [
     # The four config.middleware classes are Django's and django-otp's,
     # skipped on the public pages (personal links, /verify/).
     "config.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # Django's, with the admin in ADMIN_LANGUAGES (below).
+    "config.middleware.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "config.middleware.AuthenticationMiddleware",
@@ -144,6 +152,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
         5 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None
     )
+    # Querysets read with .iterator() use a server-side cursor, which lives
+    # across statements; behind a pooler in transaction mode turn them off
+    # (Django then fetches in chunks from an ordinary cursor).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not env_bool(
+        "DATABASE_SERVER_SIDE_CURSORS", True
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -156,15 +170,41 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Internationalisation: French and English everywhere a person reads.
+# Internationalisation: the 24 official EU languages (common/languages.py),
+# narrowed by LANGUAGES="fr,en,de" to the ones an organisation uses.
+complete_django_lang_info()  # Maltese, which Django's table lacks
+_LANGUAGE_NAMES = dict(EU_LANGUAGES)
+_languages = env_list("LANGUAGES", [code for code, _name in EU_LANGUAGES])
+_unknown = [code for code in _languages if code not in _LANGUAGE_NAMES]
+if _unknown or not _languages:
+    raise ImproperlyConfigured(
+        f"LANGUAGES must list codes among {', '.join(_LANGUAGE_NAMES)}; "
+        f"unknown: {', '.join(_unknown) or '(empty list)'}"
+    )
+LANGUAGES = [(code, _LANGUAGE_NAMES[code]) for code in dict.fromkeys(_languages)]
 LANGUAGE_CODE = env_str("LANGUAGE_CODE", "fr")
-LANGUAGES = [("en", "English"), ("fr", "Français")]
 if LANGUAGE_CODE not in dict(LANGUAGES):
     raise ImproperlyConfigured(
-        f"LANGUAGE_CODE must be one of {', '.join(dict(LANGUAGES))}, not {LANGUAGE_CODE!r}"
+        f"LANGUAGE_CODE must be one of LANGUAGES ({', '.join(dict(LANGUAGES))}), "
+        f"not {LANGUAGE_CODE!r}"
     )
+# The admin's own strings exist in French and English (the employees' pages
+# and mails in all 24): the admin speaks the first of these the browser
+# accepts, else the first one (LANGUAGE_CODE when it is one of them).
+ADMIN_LANGUAGES = sorted(
+    (code for code in ("fr", "en") if code in dict(LANGUAGES)),
+    key=lambda code: code != LANGUAGE_CODE,
+) or [LANGUAGE_CODE]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Date formats Django lacks or writes with a 12-hour clock (en, el, mt, ...).
+FORMAT_MODULE_PATH = ["common.formats"]
 TIME_ZONE = env_str("TIME_ZONE", "Europe/Paris")
+# A person's zone: their own, else their country's or site's from here, else
+# TIME_ZONE (employees/timezones.py). "PL=Europe/Warsaw,Lisbon=Europe/Lisbon".
+try:
+    EMPLOYEE_TIME_ZONES = zone_setting_parse(env_str("EMPLOYEE_TIME_ZONES", ""))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 USE_I18N = True
 USE_TZ = True
 
@@ -295,6 +335,56 @@ IMPORT_DEACTIVATE_WARN_PERCENT = env_int(
     "IMPORT_DEACTIVATE_WARN_PERCENT", 10, minimum=0
 )
 
+# The LDAP / Active Directory pull (directory/ldap/, `manage.py
+# sync_directory`): a full list read with paged searches, written through
+# the staff import's rules. Off while DIRECTORY_LDAP_URL is empty.
+DIRECTORY_LDAP_URL = env_str("DIRECTORY_LDAP_URL", "")
+if DIRECTORY_LDAP_URL and not DIRECTORY_LDAP_URL.lower().startswith(
+    ("ldap://", "ldaps://")
+):
+    raise ImproperlyConfigured(
+        f"DIRECTORY_LDAP_URL must start with ldap:// or ldaps://, not {DIRECTORY_LDAP_URL!r}"
+    )
+DIRECTORY_LDAP_START_TLS = env_bool("DIRECTORY_LDAP_START_TLS", False)
+if DIRECTORY_LDAP_START_TLS and DIRECTORY_LDAP_URL.lower().startswith("ldaps://"):
+    raise ImproperlyConfigured(
+        "DIRECTORY_LDAP_START_TLS is for ldap:// URLs; ldaps:// is already TLS"
+    )
+DIRECTORY_LDAP_CA_FILE = env_str("DIRECTORY_LDAP_CA_FILE", "")
+DIRECTORY_LDAP_BIND_DN = env_str("DIRECTORY_LDAP_BIND_DN", "")
+DIRECTORY_LDAP_BIND_PASSWORD = env_str("DIRECTORY_LDAP_BIND_PASSWORD", "")
+DIRECTORY_LDAP_BASE_DN = env_str("DIRECTORY_LDAP_BASE_DN", "")
+DIRECTORY_LDAP_FILTER = env_str(
+    "DIRECTORY_LDAP_FILTER", "(&(objectClass=inetOrgPerson)(mail=*))"
+)
+# Which LDAP attributes feed which field, over the defaults
+# (directory/ldap/attributes.py), e.g. "hr_id=employeeID;country=c".
+try:
+    DIRECTORY_LDAP_ATTRIBUTES = attribute_map(env_str("DIRECTORY_LDAP_ATTRIBUTES", ""))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DIRECTORY_LDAP_ATTRIBUTES: {exc}") from None
+DIRECTORY_LDAP_PAGE_SIZE = env_int("DIRECTORY_LDAP_PAGE_SIZE", 500, minimum=1)
+DIRECTORY_LDAP_TIMEOUT = env_float("DIRECTORY_LDAP_TIMEOUT", 10.0, minimum=0.1)
+# A scheduled sync imports the valid entries and reports the others (as
+# --skip-invalid) instead of refusing the whole directory for one bad entry.
+DIRECTORY_SYNC_SKIP_INVALID = env_bool("DIRECTORY_SYNC_SKIP_INVALID", False)
+# When beat runs the sync: empty (off), seconds ("3600") or a crontab
+# ("15 2 * * *"); read by config/celery.py.
+DIRECTORY_SYNC_SCHEDULE = env_str("DIRECTORY_SYNC_SCHEDULE", "")
+sync_schedule(DIRECTORY_SYNC_SCHEDULE)  # raises ImproperlyConfigured
+
+# SCIM 2.0 provisioning (directory/scim/, /scim/v2/): Entra ID or Okta push
+# users with a bearer token from `manage.py scim_token NAME`.
+# The SCIM attribute read as the country / site, as a SCIM path, e.g.
+# 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:division'.
+SCIM_COUNTRY_ATTRIBUTE = env_str(
+    "SCIM_COUNTRY_ATTRIBUTE", 'addresses[type eq "work"].country'
+)
+# Failed bearer-token attempts per client address within the window (seconds)
+# before it gets 429 until the window ends.
+SCIM_AUTH_FAILURES_MAX = env_int("SCIM_AUTH_FAILURES_MAX", 10, minimum=1)
+SCIM_AUTH_FAILURES_WINDOW = env_int("SCIM_AUTH_FAILURES_WINDOW", 300, minimum=1)
+
 # Cache: Redis when CACHE_URL is set (shared by every web process, so the
 # acknowledgement page's rate limit holds across gunicorn workers and
 # machines), else a per-process memory cache (fine for one process).
@@ -396,6 +486,68 @@ RETENTION_DAYS_INACTIVE_EMPLOYEE = env_int(
 # Four-eyes launch: a launch asked for by one user waits until a second DPO
 # approves it on the campaign's dashboard (both recorded in the audit log).
 LAUNCH_REQUIRES_APPROVAL = env_bool("LAUNCH_REQUIRES_APPROVAL", False)
+
+# Evidence bundles (console/bundle/): signed, optionally timestamped ZIPs an
+# auditor verifies alone. The Ed25519 private key (PEM); empty: one generated
+# once under VAR_DIR/evidence-keys/. Never put in a bundle.
+EVIDENCE_SIGNING_KEY = env_str("EVIDENCE_SIGNING_KEY")
+# An RFC 3161 time-stamping authority (e.g. a qualified eIDAS TSA); empty:
+# bundles are not timestamped. A TSA that does not answer fails the build.
+EVIDENCE_TSA_URL = env_str("EVIDENCE_TSA_URL")
+EVIDENCE_TSA_TIMEOUT = env_float("EVIDENCE_TSA_TIMEOUT", 15.0, minimum=1.0)
+# Bundles carry employee ids and salted digests instead of names and
+# addresses (each record still verifies; the DPO can reveal one person).
+EVIDENCE_BUNDLE_PSEUDONYMISE = env_bool("EVIDENCE_BUNDLE_PSEUDONYMISE", False)
+# A campaign with at most this many recipients gets its bundle built in the
+# request; a larger one by the worker, with progress on the page.
+EVIDENCE_BUNDLE_SYNC_MAX_RECIPIENTS = env_int(
+    "EVIDENCE_BUNDLE_SYNC_MAX_RECIPIENTS", 2000, minimum=0
+)
+
+# Outbound webhooks (events/): Standard Webhooks 1.0, from the outbox.
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+WEBHOOK_INCLUDE_PERSONAL_DATA = env_bool("WEBHOOK_INCLUDE_PERSONAL_DATA", False)
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 15.0, minimum=1.0)
+WEBHOOK_RETRY_SCHEDULE = [
+    float(value)
+    for value in env_list(
+        "WEBHOOK_RETRY_SCHEDULE",
+        ["0", "5", "300", "1800", "7200", "18000", "36000", "50400", "72000", "86400"],
+    )
+]
+WEBHOOK_DISABLE_AFTER = env_float("WEBHOOK_DISABLE_AFTER", 3 * 86400.0, minimum=1.0)
+WEBHOOK_SECRET_GRACE = env_float("WEBHOOK_SECRET_GRACE", 86400.0, minimum=0.0)
+WEBHOOK_CLAIM_TIMEOUT = env_float("WEBHOOK_CLAIM_TIMEOUT", 120.0, minimum=1.0)
+WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 500, minimum=1)
+WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 8, minimum=1)
+
+# The REST API (api/): Django REST framework, drf-spectacular's OpenAPI schema.
+API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "600/min")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.auth.BearerKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.RolePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.auth.KeyThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Notify API",
+    "DESCRIPTION": "Staff, imports, campaigns and webhooks (Bearer API keys).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.problems_everywhere",
+    ],
+}
 
 LOGGING = {
     "version": 1,

@@ -18,7 +18,9 @@ urlpatterns = [
     # character was lost), whatever the token.
     re_path(r"^a/(?![^/]+\Z)", ack_views.bad_link),
     path("admin/", admin.site.urls),
+    path("scim/v2/", include("directory.scim.urls")),  # Entra ID / Okta provisioning
     path("sso/", include("console.sso_urls")),  # sign-in through OIDC_ISSUER
     path("anymail/", include("anymail.urls")),
+    path("api/", include("api.urls")),  # REST API, its schema and docs
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

@@ -23,6 +23,11 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from common.db import cursor_prepared
+from employees import timezones
+from employees.models import Employee
+from events.catalogue import ACKNOWLEDGED
+from events.outbox import emit, nudge_after_commit, outbox_statement
+from events.payloads import recipient_payload
 from notifications.campaigns import content as content_mod
 from notifications.campaigns.tokens import token_hash
 from notifications.models import (
@@ -130,10 +135,16 @@ def _lookup() -> _Lookup:
     columns += [f"c.{q(f.column)}" for f, _c, _e in campaign]
     # Only model metadata goes into the text; the digest is a parameter.
     table, campaigns = q(Recipient._meta.db_table), q(Campaign._meta.db_table)
+    # And the person's time zone and country: the deadline is shown in their
+    # zone (employees.timezones), both plain text columns needing no converter.
+    people = q(Employee._meta.db_table)
+    columns += [f"e.{q(name)}" for name in ("time_zone", "country")]
     sql = (
         f"SELECT {', '.join(columns)} FROM {table} r "  # noqa: S608
         f"INNER JOIN {campaigns} c ON c.{q('id')} = r."
         f"{q(Recipient._meta.get_field('campaign').column)} "
+        f"INNER JOIN {people} e ON e.{q('id')} = r."
+        f"{q(Recipient._meta.get_field('employee').column)} "
         f"WHERE r.{q(Recipient._meta.get_field('token_hash').column)} = %s"
     )
     _LOOKUPS[connection.vendor] = cached = _Lookup(sql, recipient, campaign)
@@ -171,13 +182,23 @@ def recipient_by_token(token: str) -> Recipient | None:
         list(_RECIPIENT_FIELDS),
         _values(row[:split], lookup.recipient),
     )
+    end = split + len(lookup.campaign)
     campaign = Campaign.from_db(
         DEFAULT_DB_ALIAS,
         list(_CAMPAIGN_FIELDS),
-        _values(row[split:], lookup.campaign),
+        _values(row[split:end], lookup.campaign),
     )
     recipient.campaign = campaign
+    recipient.time_zone = timezones.zone_name(
+        time_zone=row[end], country=row[end + 1], default=campaign.time_zone
+    )
     return recipient
+
+
+def recipient_zone(recipient: Recipient) -> ZoneInfo:
+    """The zone the page shows times in: the person's (employees.timezones,
+    read by recipient_by_token), else the campaign's."""
+    return ZoneInfo(getattr(recipient, "time_zone", "") or recipient.campaign.time_zone)
 
 
 def link_expires_at(campaign: Campaign) -> datetime | None:
@@ -294,12 +315,12 @@ _SHARED_VALUES: dict[tuple, dict[str, str]] = {}
 
 
 def _shared_values(
-    campaign: Campaign, language: str, days: int, now: datetime
+    campaign: Campaign, language: str, days: int, now: datetime, tz: ZoneInfo
 ) -> dict[str, str]:
     key = (
         campaign.pk,
         campaign.deadline,
-        campaign.time_zone,
+        tz.key,
         campaign.reference,
         campaign.dpo_contact,
         language,
@@ -314,6 +335,7 @@ def _shared_values(
             last_name="",
             token="",
             now=now,
+            tz=tz,
         )
         if len(_SHARED_VALUES) > 256:
             _SHARED_VALUES.clear()
@@ -325,10 +347,10 @@ def page_build(
     *, recipient: Recipient, content: CampaignContent, token: str, now: datetime
 ) -> Page:
     campaign = recipient.campaign
-    tz = ZoneInfo(campaign.time_zone)
+    tz = recipient_zone(recipient)
     days = content_mod.days_left(campaign.deadline, tz=tz, now=now)
     values = {
-        **_shared_values(campaign, content.language, days, now),
+        **_shared_values(campaign, content.language, days, now, tz),
         "first_name": recipient.first_name,
         "last_name": recipient.last_name,
         "ack_url": content_mod.ack_url(token),
@@ -365,16 +387,17 @@ _HISTORY_FIELDS += ("user_agent",)
 _FIRST_SQL: dict[str, str] = {}
 
 
-def _first_sql() -> str:
+def _first_sql(outbox: str = "") -> str:
     """PostgreSQL: the first acknowledgement as one statement.
 
     The conditional UPDATE of the recipient and the INSERT of its history
     row, chained by a data-modifying WITH: atomic as any single statement,
     and one round trip instead of BEGIN, UPDATE, INSERT, COMMIT. Inserts
-    nothing when the recipient had already acknowledged.
+    nothing when the recipient had already acknowledged. ``outbox``: the
+    webhook's outbox row written by the same statement (events.outbox).
     """
     connection = connections[DEFAULT_DB_ALIAS]
-    sql = _FIRST_SQL.get(connection.vendor)
+    sql = _FIRST_SQL.get(f"{connection.vendor} {outbox}")
     if sql:
         return sql
     q = connection.ops.quote_name
@@ -395,12 +418,18 @@ def _first_sql() -> str:
         f"({q(history.get_field('recipient').column)}, {names}) "
         f"SELECT {q('id')}, {values} FROM first RETURNING {q('id')}"
     )
-    _FIRST_SQL[connection.vendor] = sql
+    if outbox:
+        head, insert = sql.split(") INSERT INTO ", 1)
+        sql = f"{head}), history AS (INSERT INTO {insert}) {outbox} history RETURNING 1"
+    _FIRST_SQL[f"{connection.vendor} {outbox}"] = sql
     return sql
 
 
 def _first_in_one_statement(
-    recipient: Recipient, content: CampaignContent | None, history: dict
+    recipient: Recipient,
+    content: CampaignContent | None,
+    history: dict,
+    outbox: tuple[str, list] | None = None,
 ) -> bool:
     """True when this recorded the first acknowledgement (PostgreSQL only;
     elsewhere False, and the caller's transaction does the same work)."""
@@ -420,8 +449,9 @@ def _first_in_one_statement(
             for name in _HISTORY_FIELDS
         ),
     ]
+    sql, extra = outbox or ("", [])
     with connection.cursor() as cursor:
-        cursor.execute(_first_sql(), params)
+        cursor.execute(_first_sql(sql), params + extra)
         return cursor.fetchone() is not None
 
 
@@ -454,7 +484,13 @@ def acknowledgement_record(
         "language": language,
         **_client_info(client_ip, user_agent),
     }
-    if _first_in_one_statement(recipient, content, history):
+    # The webhook's outbox row, written by the same statement when listened to.
+    outbox = outbox_statement(
+        ACKNOWLEDGED, recipient_payload(recipient, at=now, answer=answer)
+    )
+    if _first_in_one_statement(recipient, content, history, outbox):
+        if outbox:
+            nudge_after_commit()
         recipient.acknowledged_at, recipient.answer = now, answer
         return Result(Outcome.RECORDED, now, answer)
     with transaction.atomic():
@@ -463,6 +499,7 @@ def acknowledgement_record(
         ).update(acknowledged_at=now, answer=answer, content_version_seen=content)
         if first:
             Acknowledgement.objects.create(kind=AcknowledgementKind.FIRST, **history)
+            emit(ACKNOWLEDGED, recipient_payload(recipient, at=now, answer=answer))
             # What the UPDATE wrote: no need to read it back.
             recipient.acknowledged_at, recipient.answer = now, answer
             return Result(Outcome.RECORDED, now, answer)
@@ -483,6 +520,9 @@ def acknowledgement_record(
         if changed:
             Acknowledgement.objects.create(
                 kind=AcknowledgementKind.ANSWER_CHANGED, **history
+            )
+            emit(
+                "recipient.answer_changed", recipient_payload(recipient, answer=answer)
             )
         recipient.refresh_from_db(fields=["acknowledged_at", "answer"])
         outcome = Outcome.CHANGED if changed else Outcome.ALREADY

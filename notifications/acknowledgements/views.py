@@ -11,19 +11,19 @@ import dataclasses
 import re
 import secrets
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.html import conditional_escape
 from django.utils.http import http_date
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from common import localdates
 from notifications.acknowledgements import csrftoken, throttle
 from notifications.acknowledgements import services as acknowledgements
 from notifications.acknowledgements.forms import AckForm, VerifyForm
@@ -86,7 +86,7 @@ def ack(request: HttpRequest, token: str) -> HttpResponse:
     contents = acknowledgements.current_contents(campaign)
     languages = acknowledgements.page_languages(contents)
     language = acknowledgements.page_language(requested, recipient, languages)
-    tz = ZoneInfo(campaign.time_zone)
+    tz = acknowledgements.recipient_zone(recipient)  # the person's own zone
     with translation.override(language), timezone.override(tz):
         page = _ack_page(request, recipient, token, language, contents, now)
         return _private(page, language)
@@ -126,8 +126,8 @@ def _ack_page(
     personal = {
         "title": page.title,
         "body": page.body,
-        "acknowledged_on": formats.date_format(
-            timezone.localtime(acknowledged_at), "DATETIME_FORMAT"
+        "acknowledged_on": localdates.date_and_time(
+            timezone.localtime(acknowledged_at), language
         )
         if acknowledged_at
         else "",

@@ -28,10 +28,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.mail.utils import DNS_NAME
 from django.core.validators import validate_email
 from django.template.loader import render_to_string
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 
+from common import localdates
 from notifications.models import Campaign, CampaignContent, StepKind
 
 PLACEHOLDERS: tuple[str, ...] = (
@@ -188,12 +189,11 @@ def _zone_name(tz: ZoneInfo) -> str:
 def deadline_display(deadline: datetime, *, tz: ZoneInfo, language: str) -> str:
     """The deadline as people write it in ``language``, in the campaign's zone:
     "14 December 2026, 18:00 (Paris time)", "14 décembre 2026 à 18 h 00
-    (heure de Paris)"; the date alone at midnight."""
-    local = deadline.astimezone(tz)
+    (heure de Paris)". A deadline at 00:00 is written as 23:59 the day
+    before (common/localdates.py), so nobody reads the day as still open."""
+    local = localdates.deadline_moment(deadline.astimezone(tz))
     with translation.override(language):
-        day = formats.date_format(local, "j F Y")
-        if not (local.hour or local.minute):
-            return day
+        day = localdates.long_date(local, language)
         hour = _("%(hour)s:%(minute)s") % {
             "hour": f"{local.hour:02d}",
             "minute": f"{local.minute:02d}",
@@ -217,8 +217,10 @@ def placeholder_values(
     last_name: str,
     token: str,
     now: datetime,
+    tz: ZoneInfo | None = None,
 ) -> dict[str, str]:
-    tz = ZoneInfo(campaign.time_zone)
+    # tz: the recipient's zone (employees.timezones), the campaign's if None.
+    tz = tz or ZoneInfo(campaign.time_zone)
     return {
         "first_name": first_name,
         "last_name": last_name,
@@ -404,8 +406,12 @@ def message_render(
     last_name: str,
     token: str,
     now: datetime,
+    tz: ZoneInfo | None = None,
+    marks: dict[str, str] | None = None,
 ) -> RenderedMessage:
-    """One campaign message as its recipient receives it."""
+    """One campaign message as its recipient receives it (its deadline in
+    ``tz``, their zone). ``marks`` stand for placeholder values filled in
+    later (delivery/render.py renders once per version, not per person)."""
     values = placeholder_values(
         campaign=campaign,
         language=content.language,
@@ -413,7 +419,9 @@ def message_render(
         last_name=last_name,
         token=token,
         now=now,
+        tz=tz,
     )
+    values.update(marks or {})
     language = content.language
     body_text = substitute(typography(content.body_text, language=language), values)
     if content.body_html:
@@ -455,9 +463,11 @@ def digest_render(
     manager_first_name: str,
     reports: list[DigestLine],
     now: datetime,
+    tz: ZoneInfo | None = None,
 ) -> RenderedMessage:
-    """The manager digest: their direct reports who have not acknowledged."""
-    tz = ZoneInfo(campaign.time_zone)
+    """The manager digest: their direct reports who have not acknowledged
+    (the deadline in ``tz``, the manager's zone)."""
+    tz = tz or ZoneInfo(campaign.time_zone)
     context = {
         "campaign": campaign,
         "first_name": manager_first_name,

@@ -324,6 +324,11 @@ def evidence_links(request: HttpRequest, campaign: Campaign) -> list[tuple[str, 
             ("csv", _("Evidence (CSV)")),
             ("html", _("Evidence (HTML)")),
         )
+    ] + [
+        (
+            _("Signed evidence bundle (ZIP)"),
+            reverse("admin:audit_evidence_bundle", args=[campaign.pk]),
+        )
     ]
 
 

@@ -30,6 +30,8 @@ TASK_NAMES = {
     "employees.commit_import",
     "employees.requeue_stalled_imports",
     "audit.purge_expired",
+    "events.deliver",
+    "events.sweep",
 }
 
 

@@ -65,7 +65,8 @@ def test_it_refuses_to_start_in_production_without_a_required_setting(name, tmp_
         ("SECURE_HSTS_SECONDS", "-1"),
         ("SITE_URL", "notify.example.com"),
         ("SECRET_KEY", "too-short"),
-        ("LANGUAGE_CODE", "de"),
+        ("LANGUAGE_CODE", "xx"),
+        ("LANGUAGES", "fr,en,klingon"),
         ("DATABASE_CONN_MAX_AGE", "a minute"),
     ],
 )

@@ -515,7 +515,8 @@ def test_it_shows_the_acknowledgement_date_in_the_campaigns_time_zone(client):
     )
     page = _text(client.get(link(recipient)))
     local = at.astimezone(ZoneInfo("America/New_York"))
-    assert f"{local.day}, {local.year}, {local:%-I} a.m." in page  # 7 or 8 a.m.
+    # European English, 24-hour clock (common/localdates.py): 07:00 or 08:00.
+    assert f"{local.day} {local:%B} {local.year}, {local:%H}:00" in page
     assert "Already acknowledged on" in page
 
 

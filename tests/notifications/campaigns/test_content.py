@@ -103,7 +103,8 @@ def test_it_renders_placeholders_and_escapes_html():
     # Only our own link is clickable; other URLs stay visible text.
     assert '<a href="http://localhost:8000/a/preview-link/">' in message.body_html
     assert 'href="https://evil.example' not in message.body_html
-    assert message.subject == "Action needed before 3 novembre 2025"
+    # The deadline is 3 November 00:00: written as the last minute before it.
+    assert message.subject.startswith("Action needed before 2 novembre 2025 à 23")
 
 
 @pytest.mark.django_db
@@ -249,10 +250,12 @@ def test_it_writes_the_deadline_as_people_of_each_language_do(language, zone, ex
     assert content.deadline_display(DEADLINE, tz=tz, language=language) == expected
 
 
-def test_a_deadline_at_midnight_is_a_date():
+def test_a_deadline_at_midnight_is_the_last_minute_of_the_day_before():
+    """00:00 on the 14th written as "14 December" would read as "during the
+    14th": the day shown is the last day one can act (README, Languages)."""
     midnight = datetime(2026, 12, 14, 0, 0, tzinfo=PARIS)
     assert content.deadline_display(midnight, tz=PARIS, language="fr") == (
-        "14 décembre 2026"
+        f"13 décembre 2026 à 23{NBSP}h{NBSP}59 (heure de Paris)"
     )
 
 
