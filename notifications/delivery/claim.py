@@ -36,6 +36,7 @@ from notifications.delivery.policy import (
     knobs,
     retry_delay,
 )
+from notifications.delivery.tracking import failed_emit
 from notifications.models import CampaignStatus, Delivery, DeliveryStatus
 
 logger = logging.getLogger(__name__)
@@ -222,14 +223,16 @@ def _retry_or_fail(
     for attempts, ids in by_attempts.items():
         pending = Delivery.objects.filter(id__in=ids, status=DeliveryStatus.SENDING)
         if attempts >= k.max_attempts:
-            report.failed += pending.update(
-                status=DeliveryStatus.FAILED,
-                last_error=_("Gave up after %(n)s attempts: %(error)s")
-                % {"n": attempts, "error": error},
-                status_at=now,
-                claimed_at=None,
-                next_attempt_at=None,
-            )
+            with transaction.atomic():
+                report.failed += pending.update(
+                    status=DeliveryStatus.FAILED,
+                    last_error=_("Gave up after %(n)s attempts: %(error)s")
+                    % {"n": attempts, "error": error},
+                    status_at=now,
+                    claimed_at=None,
+                    next_attempt_at=None,
+                )
+                _failed_emit(ids, DeliveryStatus.FAILED, now)
         else:
             report.retried += pending.update(
                 status=DeliveryStatus.QUEUED,
@@ -249,7 +252,18 @@ def _fail(rows: list[Delivery], exc: BaseException, report: SendReport) -> None:
     )
     report.errors.append(_describe(exc))
     report.failed += len(rows)
-    _finish(rows, status, _describe(exc), timezone.now())
+    now = timezone.now()
+    with transaction.atomic():
+        _finish(rows, status, _describe(exc), now)
+        _failed_emit([r.pk for r in rows], status, now)
+
+
+def _failed_emit(ids: list[int], status: str, now: datetime) -> None:
+    """delivery.failed webhooks for the rows this failure just recorded (as
+    for an ESP's bounce report), in the transaction that recorded them."""
+    failed_emit(
+        Delivery.objects.filter(id__in=ids, status=status, status_at=now), status
+    )
 
 
 def _on_error(rows: list[Delivery], exc: BaseException, report: SendReport) -> None:

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from employees.models import EmailStatus, Employee
 from employees.signals import AddressChange, addresses_changed
-from events.outbox import emit, personal_data_allowed
+from events.outbox import emit, personal_data_allowed, subscribed_types
 from notifications.models import Delivery, DeliveryStatus, Recipient
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def delivery_event_apply(
             status=status, status_at=at, last_error=description
         )
         if changed and status in _FAILED:
-            _failed_emit(rows, status)
+            failed_emit(rows, status)
         if status in _ADDRESS_STATUS and (hard if hard is not None else True):
             for delivery in rows.only("id", "to_email", "recipient_id", "manager_id"):
                 address_mark_bad(
@@ -157,8 +157,10 @@ def delivery_event_apply(
     return changed
 
 
-def _failed_emit(rows: object, status: str) -> None:
+def failed_emit(rows: object, status: str) -> None:
     """A delivery.failed webhook per message (ids; the address if allowed)."""
+    if "delivery.failed" not in subscribed_types():
+        return  # nobody listens: not even the query
     names = {"id": "delivery_id", "step_id": "step_id", "recipient_id": "recipient_id"}
     names |= {
         "step__campaign_id": "campaign_id",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import smtplib
 
 import pytest
 from django.db import transaction
@@ -167,3 +168,28 @@ def test_a_built_evidence_bundle_emits_evidence_ready(settings, tmp_path):
     assert ready.data["campaign_id"] == campaign.pk
     assert ready.data["sha256"] == job.sha256
     assert "email" not in str(ready.data)
+
+
+@pytest.mark.parametrize(
+    ("error", "attempts", "status"),
+    [
+        (smtplib.SMTPRecipientsRefused({"x@example.com": (550, b"no")}), 1, "rejected"),
+        (smtplib.SMTPServerDisconnected("gone"), 99, "failed"),  # gave up
+    ],
+)
+def test_our_own_send_failures_emit_delivery_failed(error, attempts, status):
+    from notifications.delivery import claim
+
+    campaign, (recipient,) = launched()
+    row = Delivery.objects.create(
+        step=campaign.steps.first(),
+        recipient=recipient,
+        to_email=recipient.email,
+        status=DeliveryStatus.SENDING,
+        attempts=attempts,
+    )
+    claim._on_error([row], error, claim.SendReport())
+    row.refresh_from_db()
+    assert row.status == status
+    [event] = Event.objects.filter(type="delivery.failed")
+    assert event.data["delivery_id"] == row.pk and event.data["status"] == status
