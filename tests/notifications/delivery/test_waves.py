@@ -112,6 +112,7 @@ def test_a_step_goes_out_in_waves_at_each_persons_opening(people):
     assert (figures.targeted, figures.sent, figures.queued) == (3, 1, 2)
     assert (figures.waiting, figures.next_wave_at) == (2, ny_nine)
     assert not figures.busy and figures.progress == 33
+    _the_dashboard_says_two_wait(campaign)
 
     assert tick(ny_nine - timedelta(minutes=1)) == []
     assert tick(ny_nine) == ["ny@example.com"]
@@ -176,3 +177,16 @@ def test_messages_are_rendered_once_per_version_not_per_zone_or_person(
     # Three zones, nine people, one version: one rendering of the templates.
     assert rendered == ["en"]
     assert shown(noon + timedelta(days=10), TOKYO) in mail_to("tokyo@example.com")
+
+
+def _the_dashboard_says_two_wait(campaign) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.factories import member_make
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(member_make("DPO"))
+    url = reverse("admin:notifications_campaign_dashboard_live", args=[campaign.pk])
+    html = client.get(url).json()["html"]
+    assert "2 wait for their local send window (next: " in html
