@@ -22,6 +22,17 @@ def _english_by_default(settings):
         yield
 
 
+@pytest.fixture(autouse=True)
+def _directory_zones_read_afresh():
+    """The scheduler keeps the directory's time zones a few minutes per
+    process (campaigns/scheduling.py): each test reads its own directory."""
+    from notifications.campaigns import scheduling
+
+    scheduling._PEOPLES_ZONES[0] = 0.0
+    yield
+    scheduling._PEOPLES_ZONES[0] = 0.0
+
+
 @pytest.fixture
 def dpo(db):
     """A DPO staff user (test modules with their own kind of DPO override it)."""

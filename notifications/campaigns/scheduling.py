@@ -25,13 +25,15 @@ evening before the deadline is better than none after it.
 
 from __future__ import annotations
 
+import time as time_module
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from employees.models import Employee
 from notifications.models import StepKind, StepStatus
 
 # (kind, days before the deadline): tighter towards the end; the managers'
@@ -77,9 +79,35 @@ def _wall(day: date, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz).astimezone(UTC).astimezone(tz)
 
 
+_PEOPLES_ZONES: list = [0.0, frozenset()]  # [read at (monotonic), names]
+_PEOPLES_ZONES_FOR = 300.0  # seconds: the directory's zones change with imports
+
+
+def _peoples_zones() -> frozenset[str]:
+    """The zones people carry in the directory (the file's time-zone column,
+    SCIM, LDAP): a step must not miss their waves either. One DISTINCT over
+    the employees, kept a few minutes per process."""
+    read_at, names = _PEOPLES_ZONES
+    if time_module.monotonic() - read_at > _PEOPLES_ZONES_FOR:
+        names = frozenset(
+            Employee.objects.exclude(time_zone="")
+            .values_list("time_zone", flat=True)
+            .distinct()
+            .order_by()
+        )
+        _PEOPLES_ZONES[:] = [time_module.monotonic(), names]
+    return names
+
+
 def _configured_zones() -> tuple[ZoneInfo, ...]:
     names = {settings.TIME_ZONE, *getattr(settings, "EMPLOYEE_TIME_ZONES", {}).values()}
-    return tuple(ZoneInfo(name) for name in sorted(names))
+    zones = []
+    for name in sorted(names | _peoples_zones()):
+        try:
+            zones.append(ZoneInfo(name))
+        except (ValueError, ZoneInfoNotFoundError):
+            continue  # an unknown name stored by hand: that person uses the campaign's
+    return tuple(zones)
 
 
 def window_for(campaign: object) -> Window:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from notifications.campaigns.scheduling import Window, person_send_at, step_plan
 from notifications.models import StepKind, StepStatus
 
@@ -119,3 +121,19 @@ def test_without_a_window_everyone_gets_it_at_once():
         )
         == nominal
     )
+
+
+@pytest.mark.django_db
+def test_a_zone_only_people_carry_counts_for_the_steps_due_time(settings):
+    from employees.models import Employee
+    from notifications.campaigns.scheduling import window_for
+    from tests.campaign_factories import campaign_make
+
+    settings.TIME_ZONE = "Europe/Paris"
+    settings.EMPLOYEE_TIME_ZONES = {}
+    Employee.objects.create(email="tokyo@example.com", time_zone="Asia/Tokyo")
+    Employee.objects.create(email="odd@example.com", time_zone="Not/AZone")
+    campaign = campaign_make()
+    zones = {z.key for z in window_for(campaign).zones}
+    assert "Asia/Tokyo" in zones  # from the directory, not from a setting
+    assert "Not/AZone" not in zones
