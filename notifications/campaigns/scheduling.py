@@ -1,4 +1,5 @@
-"""When each step of a campaign goes out: pure functions, no database.
+"""When each step of a campaign goes out: pure functions, but for reading the
+zones people carry in the directory (a few minutes' cache).
 
 A step's nominal time is computed in the campaign's time zone so that "7 days
 before the deadline" keeps its wall-clock time across a DST change. The send
@@ -7,8 +8,8 @@ window (09:00-17:00 Monday-Friday) applies in each recipient's own zone
 
 - ``step_plan`` gives the step's due time (stored on Step.due_at; the
   dispatcher only compares it with the clock): the earliest wave over the
-  campaign's zone, the organisation's and the per-country defaults
-  (EMPLOYEE_TIME_ZONES). When it comes, the dispatcher creates every row of
+  campaign's zone, the organisation's, the per-country defaults
+  (EMPLOYEE_TIME_ZONES) and the zones people carry in the directory. When it comes, the dispatcher creates every row of
   the step at once;
 - ``person_send_at`` gives each person's wave: the next opening of their own
   window at or after the nominal time (stored on the row as
