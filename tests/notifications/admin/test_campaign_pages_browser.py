@@ -119,7 +119,9 @@ def _walk(page, url: str, language: str, campaign: Campaign) -> None:
 
     page.goto(admin + f"{campaign.pk}/change/")
     page.get_by_role("link", name=words["launch"], exact=True).click()
-    assert page.locator(".dash-summary details").count() == 2
+    # One per language of the message (the template's, in every configured one).
+    languages = campaign.contents.filter(is_current=True).count()
+    assert page.locator(".dash-summary details").count() == languages
     assert page.locator(".dash-preview-link").is_visible()
     _check(page, f"{language}-4-launch-confirm")
     campaign.refresh_from_db()
@@ -133,7 +135,7 @@ def _walk(page, url: str, language: str, campaign: Campaign) -> None:
     page.goto(admin + f"{campaign.pk}/dashboard/")
     count, overlaps = page.evaluate(_LABELS_OVERLAP)
     assert count >= 5 and overlaps == [], overlaps
-    assert page.locator(".dash-evidence").count() == 2
+    assert page.locator(".dash-evidence").count() == 3  # CSV, HTML, signed bundle
     _check(page, f"{language}-6-dashboard")
     _people_and_import(page, url, language)
 
