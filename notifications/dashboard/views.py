@@ -60,12 +60,12 @@ from notifications.dashboard.figures import (
     DashboardFigures,
     PeopleFilter,
     campaign_people,
-    campaigns_overview,
     people_filtered,
 )
 from notifications.dashboard.snapshots import (
     dashboard_figures,
     filter_choices,
+    overview_lines,
     people_count,
 )
 from notifications.models import (
@@ -406,7 +406,7 @@ class Dashboard:
         if not self.model_admin.has_view_permission(request):
             raise PermissionDenied
         context = self._context(
-            request, _("Campaigns at a glance"), lines=campaigns_overview()
+            request, _("Campaigns at a glance"), lines=overview_lines()
         )
         return TemplateResponse(
             request, "admin/notifications/dashboard_overview.html", context
