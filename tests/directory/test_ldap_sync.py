@@ -4,6 +4,7 @@ the same rules as the staff file import, a full list read page by page."""
 from __future__ import annotations
 
 import json
+import re
 from io import StringIO
 
 import ldap3
@@ -276,6 +277,29 @@ def test_an_invalid_entry_is_reported_like_a_bad_row_of_a_file(directory):
     assert list(Employee.objects.values_list("email", flat=True)) == [
         "fine@example.org"
     ]
+
+
+def test_without_json_it_speaks_of_entries_and_attributes(directory):
+    directory.DIRECTORY_LDAP_BASE_DN = BROKEN
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(SystemExit) as exit_:
+        call_command("sync_directory", stdout=out, stderr=err)
+
+    assert exit_.value.code == 1
+    assert re.match(r"entry \d+, attribute mail: uid=bad,", err.getvalue())
+    assert out.getvalue().endswith(
+        "Nothing written: fix the entries above or use --skip-invalid. Would "
+        "create 0, update 0, unchanged 0, deactivate 0; 1 invalid entries out of "
+        "2.\n"
+    )
+    directory.DIRECTORY_LDAP_URL = f"ldap://127.0.0.1:{slapd._free_port()}"
+    directory.DIRECTORY_LDAP_TIMEOUT = 2.0
+    err = StringIO()
+    with pytest.raises(SystemExit) as exit_:
+        call_command("sync_directory", stdout=StringIO(), stderr=err)
+    assert exit_.value.code == 2
+    assert err.getvalue().startswith("Cannot sync the directory: ")
 
 
 def test_the_active_directory_filter_skips_disabled_accounts(directory):

@@ -16,14 +16,12 @@ unexpected failure (nothing written, the run marked failed).
 from __future__ import annotations
 
 import getpass
-import json
-import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from directory.ldap.sync import directory_sync
-from employees.importing import ImportResult
+from employees import reporting
 from employees.services import DeactivationNotConfirmed, deactivate_warn_percent
 
 
@@ -85,42 +83,9 @@ class Command(BaseCommand):
             self._fail(str(error), options["json"])
         result = outcome.result
         assert result is not None
-        if options["json"]:
-            self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False))
-        else:
-            self._report(result)
-        if result.error_count:
-            sys.exit(1)
+        reporting.finish(self, reporting.DIRECTORY, result, as_json=options["json"])
 
-    def _fail(self, message: str, as_json: bool, status: int = 2) -> None:
-        if as_json:
-            payload = {"error": message, "line": None}
-            self.stdout.write(json.dumps(payload, ensure_ascii=False))
-        else:
-            self.stderr.write(f"Cannot sync the directory: {message}")
-        sys.exit(status)
-
-    def _report(self, result: ImportResult) -> None:
-        for issue in result.errors:
-            self.stderr.write(
-                f"entry {issue.line}, attribute {issue.column}: {issue.message}"
-            )
-        for issue in result.warnings[:50]:
-            self.stdout.write(
-                f"warning: entry {issue.line}, attribute {issue.column}: {issue.message}"
-            )
-        if result.warning_count > 50:
-            self.stdout.write(
-                f"... and {result.warning_count - 50} more warnings (--json lists them)"
-            )
-        if result.dry_run:
-            verb = "Dry run, nothing written. Would create"
-        elif result.written:
-            verb = "Synchronised. Created"
-        else:
-            verb = "Nothing written: fix the entries above or use --skip-invalid. Would create"
-        self.stdout.write(
-            f"{verb} {result.created}, update {result.updated}, unchanged {result.unchanged}, "
-            f"deactivate {result.deactivated}; {result.error_count} invalid entries out of "
-            f"{result.rows}."
+    def _fail(self, message: str, as_json: bool, status: int = 2) -> NoReturn:
+        reporting.fail(
+            self, reporting.DIRECTORY, message, as_json=as_json, status=status
         )

@@ -12,15 +12,13 @@ marked failed, the traceback is in the log.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from employees import services
-from employees.importing import ImportFileError, ImportResult, open_path
+from employees import reporting, services
+from employees.importing import ImportFileError, open_path
 
 
 class Command(BaseCommand):
@@ -89,41 +87,14 @@ class Command(BaseCommand):
         if error is not None:
             self._fail(error, options["json"])
         assert result is not None
-        if options["json"]:
-            self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False))
-        else:
-            self._report(result)
-        if result.error_count:
-            sys.exit(1)
+        reporting.finish(self, reporting.FILE, result, as_json=options["json"])
 
-    def _fail(self, error: ImportFileError, as_json: bool, status: int = 2) -> None:
-        if as_json:
-            payload = {"error": str(error), "line": error.line}
-            self.stdout.write(json.dumps(payload, ensure_ascii=False))
-        else:
-            self.stderr.write(f"Cannot import: {error}")
-        sys.exit(status)
-
-    def _report(self, result: ImportResult) -> None:
-        for issue in result.errors:
-            self.stderr.write(
-                f"line {issue.line}, column {issue.column}: {issue.message}"
-            )
-        for issue in result.warnings[:50]:
-            self.stdout.write(
-                f"warning: line {issue.line}, column {issue.column}: {issue.message}"
-            )
-        if result.warning_count > 50:
-            self.stdout.write(
-                f"... and {result.warning_count - 50} more warnings (--json lists them)"
-            )
-        if result.dry_run:
-            verb = "Dry run, nothing written. Would create"
-        elif result.written:
-            verb = "Imported. Created"
-        else:
-            verb = "Nothing written: fix the errors above or use --skip-invalid. Would create"
-        self.stdout.write(
-            f"{verb} {result.created}, update {result.updated}, unchanged {result.unchanged}, "
-            f"deactivate {result.deactivated}; {result.error_count} invalid rows out of {result.rows}."
+    def _fail(self, error: ImportFileError, as_json: bool, status: int = 2) -> NoReturn:
+        reporting.fail(
+            self,
+            reporting.FILE,
+            str(error),
+            line=error.line,
+            as_json=as_json,
+            status=status,
         )
