@@ -11,21 +11,9 @@ from django.utils.translation import gettext as _
 from audit.models import AuditAction
 from audit.services import audit_record
 from employees.importing import address_normalise
-from employees.models import Employee
+from employees.models import STAFF_FIELDS, Employee
 from employees.services import employee_set_active
 from employees.signals import AddressChange, addresses_changed_send
-
-FIELDS = (
-    "email",
-    "hr_id",
-    "first_name",
-    "last_name",
-    "department",
-    "country",
-    "language",
-    "time_zone",
-    "manager_id",
-)
 
 
 def employee_match(*, hr_id: str, email: str) -> Employee | None:
@@ -59,16 +47,19 @@ def _upsert(
             hr_id=data.get("hr_id", ""), email=data.get("email", "")
         )
     created = employee is None
+    # STAFF_FIELDS alone: "active" changes only through employee_deactivate.
     with transaction.atomic():
         if created:
             employee = Employee.objects.create(
-                **{k: v for k, v in data.items() if k in FIELDS}, source="api"
+                **{k: v for k, v in data.items() if k in STAFF_FIELDS}, source="api"
             )
             before: dict = {}
-            changed = {k: data[k] for k in data if k in FIELDS}
+            changed = {k: data[k] for k in data if k in STAFF_FIELDS}
         else:
-            before = {k: getattr(employee, k) for k in data if k in FIELDS}
-            changed = {k: v for k, v in data.items() if k in FIELDS and before[k] != v}
+            before = {k: getattr(employee, k) for k in data if k in STAFF_FIELDS}
+            changed = {
+                k: v for k, v in data.items() if k in STAFF_FIELDS and before[k] != v
+            }
             if changed:
                 Employee.objects.filter(pk=employee.pk).update(
                     **changed, source="api", updated_at=timezone.now()

@@ -99,6 +99,22 @@ class Employee(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
 
+# What the staff list says of a person, as each of its sources sets it (the
+# file import, SCIM, LDAP, the API), by attribute name (manager_id). Whether
+# they are active is apart: each source decides it by its own rule.
+STAFF_FIELDS = (
+    "email",
+    "hr_id",
+    "first_name",
+    "last_name",
+    "department",
+    "country",
+    "language",
+    "time_zone",
+    "manager_id",
+)
+
+
 class ImportRun(models.Model):
     """One staff-file import, kept as the audit trail of the directory."""
 

@@ -20,23 +20,13 @@ from audit.services import audit_record
 from directory.models import ScimUser
 from directory.scim import mapping, paths
 from directory.scim.errors import ScimError, not_found
-from employees.models import Employee, ImportRun
+from employees.models import STAFF_FIELDS, Employee, ImportRun
 from employees.signals import AddressChange, addresses_changed_send
 
 logger = logging.getLogger(__name__)
 
-_AUDITED = (
-    "email",
-    "hr_id",
-    "first_name",
-    "last_name",
-    "department",
-    "country",
-    "language",
-    "time_zone",
-    "manager_id",
-    "is_active",
-)
+# SCIM's "active" arrives with the other attributes: audited with them.
+_AUDITED = (*STAFF_FIELDS, "is_active")
 
 
 def _conflict(detail: str) -> ScimError:
