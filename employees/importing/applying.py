@@ -36,16 +36,7 @@ from employees.signals import AddressChange, addresses_changed_send
 
 WRITE_BATCH = 2000
 
-_WRITTEN = (
-    "email",
-    "hr_id",
-    "first_name",
-    "last_name",
-    "department",
-    "country",
-    "language",
-    "time_zone",
-)
+_WRITTEN = ("email", *_COMPARED)
 
 
 def _values(row: Row, current: tuple) -> list[Any]:

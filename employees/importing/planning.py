@@ -18,6 +18,7 @@ from django.db import connection
 from django.utils.translation import gettext as _
 
 from employees.importing import streaming
+from employees.importing.matching import match
 from employees.importing.reading import ImportFileError, read_table
 from employees.importing.snapshot import _COMPARED, _POS, _load_existing
 from employees.importing.staged import FIELDS
@@ -86,35 +87,16 @@ class _Planner:
 
     def _match(self, row: Row, validator: _Validator) -> int | bool | None:
         """Primary key of the matched employee, None for a new one, False on error."""
-        hr_id = row.values.get("hr_id")
-        by_email = self.by_email.get(row.key)
-        if hr_id and hr_id in self.by_hr_id:
-            pk = self.by_hr_id[hr_id]
-            if by_email is not None and by_email != pk:
-                validator.error(
-                    row.line,
-                    "email",
-                    _(
-                        "%(email)s belongs to another employee (HR id %(other)s) in the directory."
-                    )
-                    % {"email": row.email, "other": self.existing[by_email][2] or "-"},
-                )
-                return False
-            return pk
-        if by_email is not None:
-            current_hr_id = self.existing[by_email][2]
-            if hr_id and current_hr_id and current_hr_id != hr_id:
-                validator.error(
-                    row.line,
-                    "hr_id",
-                    _(
-                        "%(email)s has HR id %(current)s in the directory, not %(given)s."
-                    )
-                    % {"email": row.email, "current": current_hr_id, "given": hr_id},
-                )
-                return False
-            return by_email
-        return None
+        return match(
+            row,
+            validator,
+            by_hr_id=self.by_hr_id,
+            by_key=self.by_email,
+            hr_id_of=self._hr_id_of,
+        )
+
+    def _hr_id_of(self, pk: int) -> str:
+        return self.existing[pk][_POS["hr_id"]]
 
     def finish(self, validator: _Validator) -> None:
         manager_emails = {pk: row[1].lower() for pk, row in self.existing.items()}

@@ -10,21 +10,10 @@ from django.db import connection
 
 from employees.models import Employee
 
-# Columns of Employee loaded to compare against the file, in this order.
-_EXISTING_FIELDS = (
-    "id",
-    "email",
-    "hr_id",
-    "first_name",
-    "last_name",
-    "department",
-    "country",
-    "language",
-    "time_zone",
-    "manager_id",
-    "is_active",
-)
-_POS = {name: position for position, name in enumerate(_EXISTING_FIELDS)}
+# The fields of Employee a file can set, besides the address, in the order
+# the import compares and writes them: the one list of them in the import
+# (``_EXISTING_FIELDS`` below, ``staged.FIELDS`` and ``applying._WRITTEN``
+# are built from it).
 _COMPARED = (
     "hr_id",
     "first_name",
@@ -34,6 +23,9 @@ _COMPARED = (
     "language",
     "time_zone",
 )
+# Columns of Employee loaded to compare against the file, in this order.
+_EXISTING_FIELDS = ("id", "email", *_COMPARED, "manager_id", "is_active")
+_POS = {name: position for position, name in enumerate(_EXISTING_FIELDS)}
 
 
 def _sql_names() -> tuple[str, dict[str, str]]:

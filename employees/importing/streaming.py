@@ -26,6 +26,7 @@ from typing import Any
 from django.db import connection
 from django.utils.translation import gettext as _
 
+from employees.importing.matching import match
 from employees.importing.snapshot import _sql_names
 from employees.importing.staged import CLEAR, EXISTING, KEEP, NEW, Spill
 from employees.importing.validating import Row, _Validator
@@ -122,39 +123,17 @@ class StreamingPlanner:
         self._decide(row, pk)
 
     def _match(self, row: Row, validator: _Validator) -> int | bool | None:
-        """As ``_Planner._match``: the HR id first, then the address."""
-        hr_id = row.values.get("hr_id")
-        by_email = self.by_key.get(row.key)
-        if hr_id and hr_id in self.by_hr_id:
-            pk = self.by_hr_id[hr_id]
-            if by_email is not None and by_email != pk:
-                validator.error(
-                    row.line,
-                    "email",
-                    _(
-                        "%(email)s belongs to another employee (HR id %(other)s) in the directory."
-                    )
-                    % {
-                        "email": row.email,
-                        "other": self.info[by_email][1] or "-",
-                    },
-                )
-                return False
-            return pk
-        if by_email is not None:
-            current_hr_id = self.info[by_email][1]
-            if hr_id and current_hr_id and current_hr_id != hr_id:
-                validator.error(
-                    row.line,
-                    "hr_id",
-                    _(
-                        "%(email)s has HR id %(current)s in the directory, not %(given)s."
-                    )
-                    % {"email": row.email, "current": current_hr_id, "given": hr_id},
-                )
-                return False
-            return by_email
-        return None
+        """As ``_Planner._match``: one rule, ``matching.match``."""
+        return match(
+            row,
+            validator,
+            by_hr_id=self.by_hr_id,
+            by_key=self.by_key,
+            hr_id_of=self._hr_id_of,
+        )
+
+    def _hr_id_of(self, pk: int) -> str:
+        return self.info[pk][1]
 
     def _manager(self, row: Row) -> tuple[int, int | None]:
         key = row.manager_key
