@@ -33,8 +33,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,7 +42,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database  # noqa: E402
+from bench.common import (  # noqa: E402
+    django_setup,
+    free_port,
+    fresh_database,
+    gunicorn,
+    server_env,
+)
 
 # Under PUBLIC_PATHS' "/a/": the link page's middleware, no more, no less.
 HELLO_PATH = "/a/bench-hello/"
@@ -72,15 +76,8 @@ THREADS = 2
 # --- the WSGI application gunicorn runs (bench.bench_ack:application) ------
 
 
-def _django_setup() -> None:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    django.setup()
-
-
 if os.environ.get("BENCH_ACK_WSGI") == "1":
-    _django_setup()
+    django_setup()
     from django.conf import settings
     from django.core.wsgi import get_wsgi_application
     from django.http import HttpResponse
@@ -97,37 +94,10 @@ if os.environ.get("BENCH_ACK_WSGI") == "1":
 # --- the driver ----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _env(database_url: str, var_dir: Path, port: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DATABASE_CONN_MAX_AGE": "600",
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SITE_URL": f"http://127.0.0.1:{port}",
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
-        "BEHIND_PROXY": "false",
-        "VAR_DIR": str(var_dir),
-        "CACHE_URL": os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/14"),
-        "ACK_RATE_LIMIT": "100000000",
-        "ACK_RATE_LIMIT_FAILURES": "100000000",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
 def _prepare(recipients: int, out: Path) -> dict[str, object]:
     """Migrate, enrol ``recipients`` people in a launched campaign, and write
     the GET paths and POST bodies wrk will use."""
-    _django_setup()
+    django_setup()
     from datetime import timedelta
 
     from django.core.management import call_command
@@ -239,19 +209,6 @@ def _wrk(url: str, seconds: int, connections: int, script: Path | None) -> dict:
     }
 
 
-def _wait_up(url: str, timeout: float = 30.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1).read()  # noqa: S310 (loopback)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not answer on {url}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipients", type=int, default=20_000)
@@ -269,11 +226,18 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install -y wrk")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp:
         out = Path(tmp)
-        env = _env(args.database_url, out / "var", port)
+        env = server_env(
+            args.database_url,
+            out / "var",
+            port,
+            CACHE_URL=os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/14"),
+            ACK_RATE_LIMIT="100000000",
+            ACK_RATE_LIMIT_FAILURES="100000000",
+        )
         os.environ.update(env)
         fresh_database(args.database_url)
         started = time.monotonic()
@@ -287,26 +251,15 @@ def main() -> None:
             f"prepared {args.recipients} recipients in "
             f"{time.monotonic() - started:.1f}s"
         )
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "bench.bench_ack:application",
-                "--workers",
-                "2",
-                "--worker-class",
-                args.worker_class,
-                "--threads",
-                str(args.threads),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--logger-class",
-                "notifications.logfilters.GunicornLogger",
-            ],
-            cwd=ROOT,
+        with gunicorn(
+            "bench.bench_ack:application",
+            port=port,
             env={**env, "BENCH_ACK_WSGI": "1"},
-        )
-        try:
-            _wait_up(base + HELLO_PATH)
+            ready=HELLO_PATH,
+            worker_class=args.worker_class,
+            threads=args.threads,
+            options=("--logger-class", "notifications.logfilters.GunicornLogger"),
+        ):
             # Warm both workers (connections, templates, cache client).
             _wrk(base + HELLO_PATH, 2, args.connections, None)
             _wrk(base + "/", 2, args.connections, _lua(out, "get", ""))
@@ -318,9 +271,6 @@ def main() -> None:
                 args.connections,
                 _lua(out, "post", str(info["csrf"])),
             )
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
         from notifications.models import Recipient
 
         acknowledged = Recipient.objects.filter(

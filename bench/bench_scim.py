@@ -26,10 +26,6 @@ import argparse
 import http.client
 import json
 import os
-import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,24 +34,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database  # noqa: E402
+from bench.common import (  # noqa: E402
+    django_setup,
+    free_port,
+    fresh_database,
+    gunicorn,
+    server_env,
+)
 
 REFERENCE_PATH = "/bench-reference/"
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
-def _django_setup() -> None:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    django.setup()
-
-
 # --- the WSGI application gunicorn runs (bench.bench_scim:application) -----
 
 if os.environ.get("BENCH_SCIM_WSGI") == "1":
-    _django_setup()
+    django_setup()
     from django.conf import settings
     from django.core.wsgi import get_wsgi_application
     from django.http import HttpResponse
@@ -91,31 +86,6 @@ if os.environ.get("BENCH_SCIM_WSGI") == "1":
 
 
 # --- the driver ----------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _env(database_url: str, var_dir: Path, port: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DATABASE_CONN_MAX_AGE": "600",
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SITE_URL": f"http://127.0.0.1:{port}",
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
-        "BEHIND_PROXY": "false",
-        "VAR_DIR": str(var_dir),
-        "LANGUAGES": "fr,en,de",
-        "LOG_LEVEL": "WARNING",
-    }
 
 
 def _body(prefix: str, n: int) -> bytes:
@@ -159,17 +129,6 @@ def _run(port: int, path: str, headers: dict, prefix: str, users: int) -> dict:
     }
 
 
-def _wait_up(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=10_000)
@@ -180,32 +139,27 @@ def main() -> None:
         ),
     )
     args = parser.parse_args()
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-scim-") as tmp:
-        env = _env(args.database_url, Path(tmp) / "var", port)
+        env = server_env(
+            args.database_url, Path(tmp) / "var", port, LANGUAGES="fr,en,de"
+        )
         os.environ.update(env)
         fresh_database(args.database_url)
-        _django_setup()
+        django_setup()
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
         from directory.scim.auth import token_create
 
         _row, token = token_create(name="bench")
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "bench.bench_scim:application",
-                "--workers=2",
-                "--worker-class=gthread",
-                "--threads=4",
-                f"--bind=127.0.0.1:{port}",
-            ],
-            cwd=ROOT,
+        with gunicorn(
+            "bench.bench_scim:application",
+            port=port,
             env={**env, "BENCH_SCIM_WSGI": "1"},
-        )
-        try:
-            _wait_up(port)
+            ready="/scim/v2/ServiceProviderConfig",
+            ready_headers={"Authorization": f"Bearer {token}"},
+        ):
             json_type = {"Content-Type": "application/scim+json"}
             scim_headers = {**json_type, "Authorization": f"Bearer {token}"}
             # Warm both workers (connections, imports).
@@ -213,9 +167,6 @@ def main() -> None:
             _run(port, "/scim/v2/Users", scim_headers, "warm-scim", 50)
             reference = _run(port, REFERENCE_PATH, json_type, "ref", args.users)
             scim = _run(port, "/scim/v2/Users", scim_headers, "scim", args.users)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
     print(
         f"{args.users} users created one request at a time, gunicorn 2 gthread "
         f"workers x 4 threads, PostgreSQL; load average "

@@ -1,12 +1,22 @@
-"""What the benchmarks share: a fresh database, a launched campaign, and CPU
-read from /proc."""
+"""What the benchmarks share: a fresh database, a launched campaign, CPU
+read from /proc, and a gunicorn server on loopback set up as in production."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def fresh_database(url: str) -> None:
@@ -111,3 +121,96 @@ def campaign_for(*, name: str, country: str = "") -> object:
     )
     services.campaign_launch(campaign=campaign)
     return campaign
+
+
+def django_setup() -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(
+    database_url: str, var_dir: Path, port: int, **extra: str
+) -> dict[str, str]:
+    """This process's environment plus the settings of a production server
+    (DEBUG off, a fresh secret key) reached over plain HTTP on loopback;
+    ``extra`` adds or overrides variables."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DATABASE_CONN_MAX_AGE": "600",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SITE_URL": f"http://127.0.0.1:{port}",
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
+        "BEHIND_PROXY": "false",
+        "VAR_DIR": str(var_dir),
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def wait_up(
+    url: str, headers: dict[str, str] | None = None, timeout: float = 30.0
+) -> None:
+    """Return once ``url`` answers with a success: a worker has loaded the
+    application (gunicorn's master accepts connections before that)."""
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(request, timeout=1).read()  # noqa: S310 (loopback)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer on {url}")
+
+
+@contextmanager
+def gunicorn(
+    application: str,
+    *,
+    port: int,
+    env: dict[str, str],
+    ready: str,
+    ready_headers: dict[str, str] | None = None,
+    worker_class: str = "gthread",
+    threads: int = 4,
+    options: tuple[str, ...] = (),
+) -> Iterator[subprocess.Popen]:
+    """Run gunicorn as the Procfile's web line does (2 workers, by default
+    gthread with 4 threads) on 127.0.0.1:``port`` until the block ends; the
+    block starts once the path ``ready`` answers."""
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            application,
+            "--workers",
+            "2",
+            "--worker-class",
+            worker_class,
+            "--threads",
+            str(threads),
+            "--bind",
+            f"127.0.0.1:{port}",
+            *options,
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        wait_up(f"http://127.0.0.1:{port}{ready}", ready_headers)
+        yield server
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
