@@ -15,6 +15,10 @@ Measures, in one run and against the same server:
   middleware: config/middleware.py skips the admin's session,
   authentication, OTP and messages middleware on /a/, and a hello elsewhere
   would pay for them, making its ratio no floor;
+- a "floor" view under the same prefix (/a/bench-floor/<token>/) doing the
+  link page's two round trips and nothing else: the same token lookup on
+  PostgreSQL and the same rate-limiter call on Redis, then "hello". What
+  GET loses to hello beyond what the floor loses is the page's own work;
 - GET /a/<token>/ rotating over every recipient's link (rate limiter on
   Redis, token lookup, content, CSRF token, template);
 - POST /a/<token>/ with CSRF cookie and form token, confirmation and answer,
@@ -52,6 +56,8 @@ from bench.common import (  # noqa: E402
 
 # Under PUBLIC_PATHS' "/a/": the link page's middleware, no more, no less.
 HELLO_PATH = "/a/bench-hello/"
+# Also under "/a/": the token lookup and the limiter call alone (see floor()).
+FLOOR_PATH = "/a/bench-floor/"
 _LUA_PATHS = """
 local paths = {}
 for line in io.lines("%(paths)s") do paths[#paths + 1] = line end
@@ -86,7 +92,20 @@ if os.environ.get("BENCH_ACK_WSGI") == "1":
     def hello(request):  # type: ignore[no-untyped-def]
         return HttpResponse("hello")
 
-    urlpatterns = [path(HELLO_PATH[1:], hello), path("", include("config.urls"))]
+    def floor(request, token):  # type: ignore[no-untyped-def]
+        """The link page's two round trips and nothing else: the same token
+        lookup (PostgreSQL) and the same rate-limiter call (Redis)."""
+        from notifications.acknowledgements import services, throttle
+
+        recipient = services.recipient_by_token(token)
+        throttle.link_throttled(request, unknown=recipient is None)
+        return HttpResponse("hello")
+
+    urlpatterns = [
+        path(HELLO_PATH[1:], hello),
+        path(FLOOR_PATH[1:] + "<str:token>/", floor),
+        path("", include("config.urls")),
+    ]
     settings.ROOT_URLCONF = "bench.bench_ack"
     application = get_wsgi_application()
 
@@ -168,10 +187,17 @@ end
 """
         )
     else:
+        paths = out / "get.txt"
+        if kind == "floor":  # the same tokens, under the floor view's prefix
+            lines = paths.read_text().splitlines()
+            paths = out / "floor.txt"
+            paths.write_text(
+                "".join(f"{FLOOR_PATH}{line[len('/a/') :]}\n" for line in lines)
+            )
         script.write_text(
             _LUA_PATHS
             % {
-                "paths": out / "get.txt",
+                "paths": paths,
                 "method": '"GET"',
                 "body": "nil",
                 "stride": _STRIDE % {"threads": THREADS},
@@ -234,7 +260,7 @@ def main() -> None:
             args.database_url,
             out / "var",
             port,
-            CACHE_URL=os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/14"),
+            CACHE_URL=os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/13"),
             ACK_RATE_LIMIT="100000000",
             ACK_RATE_LIMIT_FAILURES="100000000",
         )
@@ -264,6 +290,9 @@ def main() -> None:
             _wrk(base + HELLO_PATH, 2, args.connections, None)
             _wrk(base + "/", 2, args.connections, _lua(out, "get", ""))
             hello = _wrk(base + HELLO_PATH, args.seconds, args.connections, None)
+            floor = _wrk(
+                base + "/", args.seconds, args.connections, _lua(out, "floor", "")
+            )
             get = _wrk(base + "/", args.seconds, args.connections, _lua(out, "get", ""))
             post = _wrk(
                 base + "/",
@@ -282,7 +311,8 @@ def main() -> None:
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     print(f"{'':<8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
-    for name, r in (("hello", hello), ("GET", get), ("POST", post)):
+    rows = (("hello", hello), ("floor", floor), ("GET", get), ("POST", post))
+    for name, r in rows:
         print(
             f"{name:<8}{r['rps']:>10.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}"
             f"{r['non_2xx']:>10}"
@@ -293,6 +323,15 @@ def main() -> None:
         f"hello: a bare view at {HELLO_PATH}, under the personal link's prefix: "
         "it runs the link page's middleware (session, authentication, OTP and "
         "messages skipped there, config/middleware.py)"
+    )
+    print(
+        f"floor: {FLOOR_PATH}<token>/, the same middleware, the link page's "
+        "token lookup (PostgreSQL) and rate-limiter call (Redis), no page"
+    )
+    print(
+        f"floor/hello ratio {floor['rps'] / hello['rps']:.2f} (the two round "
+        f"trips alone), GET/floor ratio {get['rps'] / floor['rps']:.2f} (the "
+        "page's own work)"
     )
     ratio = get["rps"] / hello["rps"]
     print(
