@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from django.core.management.base import BaseCommand
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from employees.importing import ImportResult
+from employees.importing.validating import Issue
 
 # Warnings printed one by one; --json lists them all.
 _WARNINGS_SHOWN = 50
@@ -21,31 +25,59 @@ _WARNINGS_SHOWN = 50
 
 @dataclass(frozen=True)
 class Wording:
-    """How a command names what it read and what it did."""
+    """How a command names what it read and what it did: whole sentences,
+    translated (a command speaks LANGUAGE_CODE's language, as the reasons
+    it prints do)."""
 
-    line: str  # "line", "entry"
-    column: str  # "column", "attribute"
-    rows: str  # "rows", "entries" (as in "3 invalid rows out of 10")
-    cannot: str  # what the command could not do, before a failure's reason
-    done: str  # the verb of a written import
-    not_written: str  # why nothing was written when invalid rows stopped it
+    issue: Promise  # %(line)s, %(column)s, %(message)s
+    warning: Promise  # the same, for a warning
+    cannot: Promise  # %(reason)s: what the command could not do, and why
+    dry_run: Promise  # the counts after a dry run
+    written: Promise  # the counts of a written import
+    not_written: Promise  # the counts when invalid rows stopped it
 
 
+# The counts' placeholders: %(created)s, %(updated)s, %(unchanged)s,
+# %(deactivated)s, %(errors)s (invalid rows), %(rows)s (rows read).
 FILE = Wording(
-    line="line",
-    column="column",
-    rows="rows",
-    cannot="Cannot import",
-    done="Imported",
-    not_written="fix the errors above or use --skip-invalid",
+    issue=_("line %(line)s, column %(column)s: %(message)s"),
+    warning=_("warning: line %(line)s, column %(column)s: %(message)s"),
+    cannot=_("Cannot import: %(reason)s"),
+    dry_run=_(
+        "Dry run, nothing written. Would create %(created)s, update %(updated)s, "
+        "unchanged %(unchanged)s, deactivate %(deactivated)s; %(errors)s invalid "
+        "rows out of %(rows)s."
+    ),
+    written=_(
+        "Imported. Created %(created)s, update %(updated)s, unchanged "
+        "%(unchanged)s, deactivate %(deactivated)s; %(errors)s invalid rows out "
+        "of %(rows)s."
+    ),
+    not_written=_(
+        "Nothing written: fix the errors above or use --skip-invalid. Would "
+        "create %(created)s, update %(updated)s, unchanged %(unchanged)s, "
+        "deactivate %(deactivated)s; %(errors)s invalid rows out of %(rows)s."
+    ),
 )
 DIRECTORY = Wording(
-    line="entry",
-    column="attribute",
-    rows="entries",
-    cannot="Cannot sync the directory",
-    done="Synchronised",
-    not_written="fix the entries above or use --skip-invalid",
+    issue=_("entry %(line)s, attribute %(column)s: %(message)s"),
+    warning=_("warning: entry %(line)s, attribute %(column)s: %(message)s"),
+    cannot=_("Cannot sync the directory: %(reason)s"),
+    dry_run=_(
+        "Dry run, nothing written. Would create %(created)s, update %(updated)s, "
+        "unchanged %(unchanged)s, deactivate %(deactivated)s; %(errors)s invalid "
+        "entries out of %(rows)s."
+    ),
+    written=_(
+        "Synchronised. Created %(created)s, update %(updated)s, unchanged "
+        "%(unchanged)s, deactivate %(deactivated)s; %(errors)s invalid entries "
+        "out of %(rows)s."
+    ),
+    not_written=_(
+        "Nothing written: fix the entries above or use --skip-invalid. Would "
+        "create %(created)s, update %(updated)s, unchanged %(unchanged)s, "
+        "deactivate %(deactivated)s; %(errors)s invalid entries out of %(rows)s."
+    ),
 )
 
 
@@ -63,7 +95,7 @@ def fail(
         payload = {"error": message, "line": line}
         command.stdout.write(json.dumps(payload, ensure_ascii=False))
     else:
-        command.stderr.write(f"{wording.cannot}: {message}")
+        command.stderr.write(wording.cannot % {"reason": message})
     sys.exit(status)
 
 
@@ -82,28 +114,37 @@ def finish(
 
 def _report(command: BaseCommand, wording: Wording, result: ImportResult) -> None:
     for issue in result.errors:
-        command.stderr.write(
-            f"{wording.line} {issue.line}, {wording.column} {issue.column}: "
-            f"{issue.message}"
-        )
+        command.stderr.write(wording.issue % _issue(issue))
     for issue in result.warnings[:_WARNINGS_SHOWN]:
-        command.stdout.write(
-            f"warning: {wording.line} {issue.line}, {wording.column} {issue.column}: "
-            f"{issue.message}"
-        )
+        command.stdout.write(wording.warning % _issue(issue))
     if result.warning_count > _WARNINGS_SHOWN:
+        more = result.warning_count - _WARNINGS_SHOWN
         command.stdout.write(
-            f"... and {result.warning_count - _WARNINGS_SHOWN} more warnings "
-            "(--json lists them)"
+            ngettext(
+                "... and %(count)s more warning (--json lists them)",
+                "... and %(count)s more warnings (--json lists them)",
+                more,
+            )
+            % {"count": more}
         )
     if result.dry_run:
-        verb = "Dry run, nothing written. Would create"
+        counts = wording.dry_run
     elif result.written:
-        verb = f"{wording.done}. Created"
+        counts = wording.written
     else:
-        verb = f"Nothing written: {wording.not_written}. Would create"
+        counts = wording.not_written
     command.stdout.write(
-        f"{verb} {result.created}, update {result.updated}, unchanged {result.unchanged}, "
-        f"deactivate {result.deactivated}; {result.error_count} invalid {wording.rows} "
-        f"out of {result.rows}."
+        counts
+        % {
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "deactivated": result.deactivated,
+            "errors": result.error_count,
+            "rows": result.rows,
+        }
     )
+
+
+def _issue(issue: Issue) -> dict[str, object]:
+    return {"line": issue.line, "column": issue.column, "message": issue.message}

@@ -127,3 +127,21 @@ def test_it_records_every_run(staff_file):
     assert len(runs[0].file_sha256) == 64
     assert "email" in runs[2].message
     assert not runs[1].file  # no copy of the staff list is kept
+
+
+def test_it_speaks_the_installation_language_in_whole_sentences(staff_file, tmp_path):
+    """LANGUAGE_CODE fr (the shipped default): the reasons were French
+    already, the words around them must be too."""
+    from django.utils import translation
+
+    unreadable = tmp_path / "list.csv"
+    unreadable.write_bytes(b"%PDF-1.4 not a list")
+    with translation.override("fr"):
+        code, _, err = _run(str(unreadable))
+        assert code == 2
+        assert err.startswith("Import impossible : ")
+        code, out, err = _run(staff_file("email\nann@example.com\nbad\n"), "--dry-run")
+    assert code == 1
+    assert "ligne 3, colonne email : " in err
+    assert "Créerait 1, mettrait à jour 0" in out
+    assert "1 lignes invalides sur 2." in out

@@ -19,6 +19,7 @@ import getpass
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext as _
 
 from directory.ldap.sync import directory_sync
 from employees import reporting
@@ -65,18 +66,25 @@ class Command(BaseCommand):
             )
         except Exception as exc:  # logged, and the run marked failed
             self._fail(
-                f"Unexpected error ({exc.__class__.__name__}); nothing was written.",
+                _("Unexpected error (%(kind)s); nothing was written.")
+                % {"kind": exc.__class__.__name__},
                 options["json"],
                 status=3,
             )
         error = outcome.error
         if isinstance(error, DeactivationNotConfirmed):
             self._fail(
-                f"The sync would deactivate {error.deactivating} of the "
-                f"{error.active_total} active employees, more than "
-                f"{deactivate_warn_percent()} %; nothing was written. Check the "
-                f"base DN and filter (--dry-run --json lists the counts), then run "
-                f"again with --confirm-deactivate {error.deactivating}.",
+                _(
+                    "The sync would deactivate %(count)s of the %(total)s active "
+                    "employees, more than %(percent)s %%; nothing was written. "
+                    "Check the base DN and filter (--dry-run --json lists the "
+                    "counts), then run again with --confirm-deactivate %(count)s."
+                )
+                % {
+                    "count": error.deactivating,
+                    "total": error.active_total,
+                    "percent": deactivate_warn_percent(),
+                },
                 options["json"],
             )
         if error is not None:

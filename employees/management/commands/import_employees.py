@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext as _
 
 from employees import reporting, services
 from employees.importing import ImportFileError, open_path
@@ -71,18 +72,25 @@ class Command(BaseCommand):
             except Exception as exc:  # logged, and the run marked failed
                 self._fail(
                     ImportFileError(
-                        f"Unexpected error ({exc.__class__.__name__}); nothing was written."
+                        _("Unexpected error (%(kind)s); nothing was written.")
+                        % {"kind": exc.__class__.__name__}
                     ),
                     options["json"],
                     status=3,
                 )
         if isinstance(error, services.DeactivationNotConfirmed):
             error = ImportFileError(
-                f"--sync would deactivate {error.deactivating} of the "
-                f"{error.active_total} active employees, more than "
-                f"{services.deactivate_warn_percent()} %; nothing was written. "
-                f"Check the file (--dry-run --json lists the counts), then run again "
-                f"with --confirm-deactivate {error.deactivating}."
+                _(
+                    "--sync would deactivate %(count)s of the %(total)s active "
+                    "employees, more than %(percent)s %%; nothing was written. "
+                    "Check the file (--dry-run --json lists the counts), then run "
+                    "again with --confirm-deactivate %(count)s."
+                )
+                % {
+                    "count": error.deactivating,
+                    "total": error.active_total,
+                    "percent": services.deactivate_warn_percent(),
+                }
             )
         if error is not None:
             self._fail(error, options["json"])
