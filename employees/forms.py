@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from employees.importing import address_normalise
 from employees.models import Employee
+from employees.timezones import zone_known
 
 IMPORT_EXTENSIONS = ["csv", "txt", "tsv", "xlsx"]
 
@@ -79,10 +80,32 @@ class EmployeeForm(forms.ModelForm):
             "department",
             "country",
             "language",
+            "time_zone",
             "manager",
             "is_active",
             "email_status",
         ]
+        help_texts = {
+            "time_zone": _(
+                "An IANA name, such as Europe/Warsaw: messages reach this person "
+                "in their own working hours. Empty: their country's zone, else "
+                "the organisation's."
+            )
+        }
+
+    def clean_time_zone(self) -> str:
+        name = self.cleaned_data["time_zone"].strip()
+        if not name:
+            return ""
+        zone = zone_known(name)
+        if zone is None:
+            raise forms.ValidationError(
+                _(
+                    "“%(value)s” is not a time zone; write its IANA name, such as Europe/Paris."
+                )
+                % {"value": name}
+            )
+        return zone.key
 
     def clean_email(self) -> str:
         email = address_normalise(self.cleaned_data["email"].strip())

@@ -172,3 +172,23 @@ def test_it_shows_import_and_export_buttons_to_whom_may_use_them(
     client.force_login(viewer)
     body = client.get(reverse(CHANGELIST)).content.decode()
     assert 'id="import-staff-file"' not in body and 'id="export-csv"' in body
+
+
+def test_it_sets_a_persons_time_zone_by_its_iana_name_and_refuses_others(
+    client, hr_admin
+):
+    """The zone decides when a step reaches the person: HR must see and
+    correct it, as the import and SCIM set it."""
+    employee = EmployeeFactory(email="ola@example.com", time_zone="")
+    client.force_login(hr_admin)
+    url = reverse("admin:employees_employee_change", args=[employee.pk])
+    form = {"email": employee.email, "language": "pl", "is_active": "on",
+            "email_status": "ok"}  # fmt: skip
+    refused = client.post(url, {**form, "time_zone": "Europe/Varsovie"})
+    assert refused.status_code == 200
+    assert "“Europe/Varsovie” is not a time zone" in refused.content.decode()
+    response = client.post(url, {**form, "time_zone": " Europe/Warsaw "})
+    assert response.status_code == 302
+    employee.refresh_from_db()
+    assert employee.time_zone == "Europe/Warsaw"
+    assert "Europe/Warsaw" in client.get(url).content.decode()
