@@ -16,6 +16,11 @@ of a campaign and appends the new or changed row hashes as one "seal" entry
   legitimate. An edit after a row was sealed is always detected: the live row
   no longer matches its latest sealed hash (``records_verify``).
 
+A seal is streamed, whatever the campaign's size: the live rows and their
+latest seals are read in id order side by side, the new hashes written by
+the chunk, and the root read back from the table in the order it sorts its
+lines (``seal_root_stored``). Memory stays that of a few chunks.
+
 Personal fields enter a record's hash only through a salted
 ``personal_sha256`` stored beside it: erasure forgets the salt and blanks the
 fields, the record hash and the chain stay verifiable, and the digest can no
@@ -25,14 +30,18 @@ longer be brute-forced back to an address.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Max, Min
 
 from audit import registry
 from audit.models import AuditEntry, SealedRecord
@@ -57,15 +66,17 @@ def _value(value: Any) -> Any:
     return value
 
 
+# One encoder for every call: json.dumps(cls=...) built a new one each time,
+# which was most of the cost of hashing a record. It holds no state.
+_canonical = DjangoJSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False
+).encode
+CHUNK = 2000
+
+
 def canonical(data: Any) -> str:
     """Sorted keys, no spaces, UTF-8: the same bytes on every machine."""
-    return json.dumps(
-        data,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        cls=DjangoJSONEncoder,
-    )
+    return _canonical(data)
 
 
 def sha256(text: str) -> str:
@@ -104,6 +115,46 @@ def seal_root(items: Iterable[tuple[str, int, str]]) -> str:
     return sha256("\n".join(lines))
 
 
+def _sorted_lines(records, digits: int) -> Iterator[str]:
+    """A seal's records of one kind whose ids have ``digits`` digits: in id
+    order their lines are in text order too (same length)."""
+    low = 10 ** (digits - 1) if digits > 1 else 0
+    rows = (
+        records.filter(object_id__gte=low, object_id__lt=10**digits)
+        .order_by("object_id", "record_sha256")
+        .values_list("kind", "object_id", "record_sha256")
+        .iterator(chunk_size=CHUNK)
+    )
+    return (f"{kind}:{oid}:{digest}" for kind, oid, digest in rows)
+
+
+def seal_root_stored(seal_id: int) -> str:
+    """``seal_root`` of the records a seal holds, read from the table with a
+    few chunks in memory instead of sorting them all: ids of one length
+    sort as text as they do as numbers, so one ordered query per kind and
+    length, merged, gives the lines in the order ``seal_root`` sorts them."""
+    records = SealedRecord.objects.filter(seal_id=seal_id)
+    spans = (
+        records.order_by()
+        .values_list("kind")
+        .annotate(Min("object_id"), Max("object_id"))
+    )
+    streams: list[Iterable[str]] = []
+    for kind, low, high in spans:
+        mine = records.filter(kind=kind)
+        # No id is negative; a row edited to one still counts, sorted here.
+        negative = mine.filter(object_id__lt=0).values_list(
+            "kind", "object_id", "record_sha256"
+        )
+        streams.append(sorted(f"{k}:{o}:{d}" for k, o, d in negative))
+        for digits in range(len(str(max(low, 0))), len(str(max(high, 0))) + 1):
+            streams.append(_sorted_lines(mine, digits))
+    digest = hashlib.sha256()
+    for n, line in enumerate(heapq.merge(*streams)):
+        digest.update((f"\n{line}" if n else line).encode())
+    return digest.hexdigest()
+
+
 def export_digest(record_hashes: Iterable[str]) -> str:
     return sha256("\n".join(record_hashes))
 
@@ -136,17 +187,41 @@ class RecordHash:
     record_sha256: str
 
 
-def _latest_seals(kind: str, campaign_id: int) -> dict[int, SealedRecord]:
-    latest: dict[int, SealedRecord] = {}
-    for sealed in SealedRecord.objects.filter(
-        kind=kind, campaign_id=campaign_id
-    ).order_by("seal_id", "id"):
-        latest[sealed.object_id] = sealed
-    return latest
+@dataclass(frozen=True, slots=True)
+class Seal:
+    """What a record's latest SealedRecord says of it."""
+
+    personal_salt: str
+    personal_sha256: str
+    record_sha256: str
+
+
+def latest_seals(
+    kind: str,
+    campaign_id: int,
+    ids: list[int] | None = None,
+    *,
+    before_seal: int | None = None,
+) -> Iterator[tuple[int, Seal]]:
+    """(object id, its latest seal) in id order, streamed. ``before_seal``:
+    only seals older than that entry's id (not the one being written)."""
+    rows = SealedRecord.objects.filter(kind=kind, campaign_id=campaign_id)
+    if ids is not None:
+        rows = rows.filter(object_id__in=ids)
+    if before_seal is not None:
+        rows = rows.filter(seal_id__lt=before_seal)
+    values = (
+        rows.order_by("object_id", "seal_id", "id")
+        .values_list("object_id", "personal_salt", "personal_sha256", "record_sha256")
+        .iterator(chunk_size=CHUNK)
+    )
+    for object_id, versions in groupby(values, key=itemgetter(0)):
+        *_, last = versions
+        yield object_id, Seal(*last[1:])
 
 
 def record_hash(
-    kind: str, row: dict, sealed: SealedRecord | None, *, new_salt: bool = True
+    kind: str, row: dict, sealed: Seal | None, *, new_salt: bool = True
 ) -> RecordHash:
     """The hash of a live row, reusing the salt of its latest seal.
 
@@ -175,17 +250,25 @@ def record_hash(
 
 
 def records_current(
-    campaign_id: int, *, ids: dict[str, Iterable[int] | None] | None = None
-) -> Iterator[tuple[RecordHash, SealedRecord | None]]:
-    """Every (live hash, latest seal) of a campaign's records."""
+    campaign_id: int,
+    *,
+    ids: dict[str, Iterable[int] | None] | None = None,
+    before_seal: int | None = None,
+) -> Iterator[tuple[RecordHash, Seal | None]]:
+    """Every (live hash, latest seal) of a campaign's records, streamed: the
+    rows and their seals are read in id order side by side."""
     for kind, sealed_kind in registry.kinds().items():
-        wanted = ids.get(kind) if ids else None
         if ids is not None and kind not in ids:
             continue
-        latest = _latest_seals(kind, campaign_id)
+        wanted = ids.get(kind) if ids else None
+        wanted = list(wanted) if wanted is not None else None
+        seals = latest_seals(kind, campaign_id, wanted, before_seal=before_seal)
+        seal = next(seals, None)
         for row in sealed_kind.rows(campaign_id, wanted):
-            sealed = latest.get(row["id"])
-            yield record_hash(kind, row, sealed), sealed
+            while seal is not None and seal[0] < row["id"]:
+                seal = next(seals, None)
+            found = seal[1] if seal is not None and seal[0] == row["id"] else None
+            yield record_hash(kind, row, found), found
 
 
 @dataclass(frozen=True)

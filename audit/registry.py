@@ -21,8 +21,9 @@ from typing import Any
 
 from django.db import models
 
-# Reads one campaign's rows of a kind, narrowed to some ids when given. Each
-# row holds the kind's fields and personal fields, plus "campaign_id" and
+# Reads one campaign's rows of a kind, narrowed to some ids when given, in id
+# order (the ledger reads them beside their seals, streamed). Each row holds
+# the kind's fields and personal fields, plus "campaign_id" and
 # "employee_id" (the person the row is about, or None).
 RowReader = Callable[[int, Iterable[int] | None], Iterable[dict[str, Any]]]
 

@@ -14,7 +14,7 @@ import getpass
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,6 +28,8 @@ from audit.models import (
 )
 
 SYSTEM = "system"
+# Rows of a seal written per statement.
+SEAL_CHUNK = 2000
 
 
 def _locked_head() -> ChainHead:
@@ -57,12 +59,13 @@ def os_user() -> str:
         return "shell"
 
 
-def _append(head: ChainHead, entry: AuditEntry) -> AuditEntry:
+def _link(head: ChainHead, entry: AuditEntry, *, insert: bool = True) -> AuditEntry:
+    """Hash ``entry`` as the one after ``head``, save it, move the head."""
     entry.seq = head.seq + 1
     entry.prev_sha256 = head.entry_sha256
     entry.record_sha256 = chain.entry_record(entry)
     entry.entry_sha256 = chain.link(entry.prev_sha256, entry.record_sha256)
-    entry.save(force_insert=True)
+    entry.save(force_insert=insert)
     ChainHead.objects.filter(pk=head.pk).update(
         seq=entry.seq, entry_sha256=entry.entry_sha256
     )
@@ -125,7 +128,55 @@ def audit_record(
         subject_employee_id=subject_employee_id,
     )
     with transaction.atomic():
-        return _append(_locked_head(), entry)
+        return _link(_locked_head(), entry)
+
+
+def _sealed_insert(seal_id: int, records: list[chain.RecordHash]) -> None:
+    """One chunk of SealedRecord rows: COPY on PostgreSQL, one executemany
+    elsewhere. The ORM's bulk_create built a model and its SQL per row, and
+    psycopg's executemany a round of the protocol per row: most of a large
+    seal's time."""
+    fields = ("seal", "kind", "object_id", "campaign_id", "employee_id")
+    fields += ("record_sha256", "personal_salt", "personal_sha256")
+    meta, quote = SealedRecord._meta, connection.ops.quote_name
+    table = quote(meta.db_table)
+    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+    rows = [
+        (seal_id, str(c.kind), c.object_id, c.campaign_id, c.employee_id,
+         c.record_sha256, c.salt, c.personal_sha256)
+        for c in records
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (names from _meta)
+            table, columns, ", ".join(["%s"] * len(fields))
+        )
+        cursor.executemany(sql, rows)
+
+
+def _fresh_write(
+    seal: AuditEntry, campaign_id: int, ids: dict[str, list[int] | None] | None
+) -> dict[str, int]:
+    """Write the hash of each new or changed row under ``seal``, a chunk at a
+    time as the rows stream by; how many of each kind."""
+    counts = {kind: 0 for kind in registry.kinds()}
+    chunk: list[chain.RecordHash] = []
+    current = chain.records_current(campaign_id, ids=ids, before_seal=seal.pk)
+    for record, sealed in current:
+        if sealed is not None and sealed.record_sha256 == record.record_sha256:
+            continue
+        counts[record.kind] += 1
+        chunk.append(record)
+        if len(chunk) >= SEAL_CHUNK:
+            _sealed_insert(seal.pk, chunk)
+            chunk = []
+    if chunk:
+        _sealed_insert(seal.pk, chunk)
+    return counts
 
 
 def records_seal(
@@ -139,47 +190,35 @@ def records_seal(
     One chain entry per call whatever the number of rows; None when nothing
     changed since the last seal. ``ids`` narrows to some rows per kind, e.g.
     ``{"delivery": [ids of a sent chunk]}``.
+
+    Streamed (chain.py): the entry is written first, its number taken under
+    the head's lock, so that the rows can name it as they are written; its
+    root and hashes are filled in once the rows are all written, in the same
+    transaction, so no one ever sees it unfinished.
     """
     with transaction.atomic():
         head = _locked_head()
-        fresh = [
-            current
-            for current, sealed in chain.records_current(campaign_id, ids=ids)
-            if sealed is None or sealed.record_sha256 != current.record_sha256
-        ]
-        if not fresh:
-            return None
-        counts = {kind: 0 for kind in registry.kinds()}
-        for current in fresh:
-            counts[current.kind] += 1
-        root = chain.seal_root((c.kind, c.object_id, c.record_sha256) for c in fresh)
         entry = _entry(
             actor=actor,
             action=AuditAction.SEAL,
             target=registry.seal_target(campaign_id),
             before=None,
-            after={"campaign": campaign_id, "counts": counts, "root": root},
+            after=None,
             reason="",
             subject_employee_id=None,
         )
-        entry = _append(head, entry)
-        SealedRecord.objects.bulk_create(
-            (
-                SealedRecord(
-                    seal=entry,
-                    kind=c.kind,
-                    object_id=c.object_id,
-                    campaign_id=c.campaign_id,
-                    employee_id=c.employee_id,
-                    record_sha256=c.record_sha256,
-                    personal_salt=c.salt,
-                    personal_sha256=c.personal_sha256,
-                )
-                for c in fresh
-            ),
-            batch_size=2000,
+        entry.seq, entry.prev_sha256 = head.seq + 1, head.entry_sha256
+        entry.save(force_insert=True)
+        counts = _fresh_write(entry, campaign_id, ids)
+        if not any(counts.values()):
+            entry.delete()
+            return None
+        root = chain.seal_root_stored(entry.pk)
+        entry.after = {"campaign": campaign_id, "counts": counts, "root": root}
+        entry.personal_sha256 = chain.personal_digest(
+            entry.personal_salt, chain.entry_personal(entry)
         )
-    return entry
+        return _link(head, entry, insert=False)
 
 
 # --- verification ----------------------------------------------------------
@@ -236,8 +275,7 @@ def _redaction_ok(entry: AuditEntry, erasures: dict[int, int]) -> bool:
 
 
 def _seal_problem(entry: AuditEntry) -> str:
-    items = entry.sealed_records.values_list("kind", "object_id", "record_sha256")
-    if chain.seal_root(items) != (entry.after or {}).get("root"):
+    if chain.seal_root_stored(entry.pk) != (entry.after or {}).get("root"):
         return _("the sealed record hashes do not match the seal")
     return ""
 

@@ -26,7 +26,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.utils import timezone
 
-from audit import chain, registry, services
+from audit import chain, services
 from audit.models import AuditAction
 from console.bundle import keys, records, timestamping
 from console.bundle.writer import BundleZip
@@ -224,19 +224,9 @@ def bundle_write(
 
 
 def _seal(campaign: Campaign, actor: Any, ids: dict[str, list[int]] | None):
-    """Seal what changed: the listed ids, or every record one kind at a time
-    (the ledger holds a batch in memory while sealing it: per kind, half)."""
-    if ids is not None:
-        return services.records_seal(campaign_id=campaign.pk, actor=actor, ids=ids)
-    seal = None
-    for kind in registry.kinds():
-        seal = (
-            services.records_seal(
-                campaign_id=campaign.pk, actor=actor, ids={kind: None}
-            )
-            or seal
-        )
-    return seal
+    """Seal what changed: the listed ids, or every record (streamed by the
+    ledger, one entry for the whole campaign)."""
+    return services.records_seal(campaign_id=campaign.pk, actor=actor, ids=ids)
 
 
 def _rest_write(bundle, campaign, actor, key, url, seal, written) -> Built:

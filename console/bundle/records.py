@@ -19,7 +19,7 @@ from typing import Any
 from django.db.models import Q
 
 from audit import chain, registry
-from audit.models import AuditAction, AuditEntry, SealedRecord
+from audit.models import AuditAction, AuditEntry
 from notifications.campaigns.sealing import RecordKind
 from notifications.models import (
     Acknowledgement,
@@ -34,27 +34,6 @@ from notifications.models import (
 CHUNK = 5000
 RECIPIENT = Recipient._meta.label_lower
 CAMPAIGN = Campaign._meta.label_lower
-
-
-@dataclass(frozen=True)
-class _Seal:
-    """What chain.record_hash reads of a SealedRecord."""
-
-    personal_salt: str
-    personal_sha256: str
-    record_sha256: str
-
-
-def _latest_seals(kind: str, campaign_id: int) -> Iterator[tuple[int, _Seal]]:
-    rows = (
-        SealedRecord.objects.filter(kind=kind, campaign_id=campaign_id)
-        .order_by("object_id", "seal_id", "id")
-        .values_list("object_id", "personal_salt", "personal_sha256", "record_sha256")
-        .iterator(chunk_size=CHUNK)
-    )
-    for object_id, versions in groupby(rows, key=lambda row: row[0]):
-        *_, last = versions
-        yield object_id, _Seal(*last[1:])
 
 
 # chain.canonical's bytes for the JSON-native values of a record (datetimes
@@ -93,7 +72,9 @@ class Hashed:
     row: dict[str, Any]
 
 
-def _hashed(kind: str, names, personal_names, row: dict, seal: _Seal | None) -> Hashed:
+def _hashed(
+    kind: str, names, personal_names, row: dict, seal: chain.Seal | None
+) -> Hashed:
     fields = {
         name: _value(value) if type(value) is datetime else value
         for name in names
@@ -127,7 +108,7 @@ def record_hashes(kind: str, campaign_id: int) -> Iterator[Hashed]:
     """The live rows of ``kind`` with their hashes, salted as last sealed."""
     sealed_kind = registry.kinds()[kind]
     names, personal_names = sealed_kind.fields, sealed_kind.personal
-    seals = _latest_seals(kind, campaign_id)
+    seals = chain.latest_seals(kind, campaign_id)
     seal = next(seals, None)
     for row in sealed_kind.rows(campaign_id, None):
         while seal is not None and seal[0] < row["id"]:

@@ -100,12 +100,72 @@ def test_it_seals_records_once_until_they_change():
     sent = campaign_sent()
     first = records_seal(campaign_id=sent.campaign.pk)
     assert first.after["counts"] == {"delivery": 3, "recipient": 3}
+    entries = AuditEntry.objects.count()
     assert records_seal(campaign_id=sent.campaign.pk) is None
+    assert AuditEntry.objects.count() == entries  # nothing left behind
+    assert ChainHead.objects.get().seq == first.seq
     sent.deliveries[1].status = "delivered"
     sent.deliveries[1].save()
     again = records_seal(campaign_id=sent.campaign.pk)
     assert again.after["counts"] == {"delivery": 1, "recipient": 0}
     assert audit_verify().ok
+
+
+def test_it_seals_a_campaign_larger_than_its_chunks(monkeypatch):
+    from audit import chain, services
+
+    monkeypatch.setattr(services, "SEAL_CHUNK", 2)
+    monkeypatch.setattr(chain, "CHUNK", 2)
+    sent = campaign_sent(people=5)
+    seal = records_seal(campaign_id=sent.campaign.pk)
+    assert seal.after["counts"] == {"delivery": 5, "recipient": 5}
+    assert seal.sealed_records.count() == 10
+    sent.deliveries[3].status = "delivered"
+    sent.deliveries[3].save()
+    again = records_seal(campaign_id=sent.campaign.pk)
+    assert again.after["counts"] == {"delivery": 1, "recipient": 0}
+    assert audit_verify().ok
+
+
+def test_a_seal_root_is_its_sorted_lines_whatever_the_ids_lengths():
+    """The root is read back from the table in text order (ids of one length
+    at a time): it must be the hash of the sorted lines, as the definition
+    says, when ids have 1 to 6 digits."""
+    from audit import chain
+    from audit.models import SealedRecord
+
+    sent = campaign_sent()
+    seal = records_seal(campaign_id=sent.campaign.pk)
+    fields = ("kind", "object_id", "record_sha256")
+    assert seal.after["root"] == chain.seal_root(
+        seal.sealed_records.values_list(*fields)
+    )
+    SealedRecord.objects.bulk_create(
+        SealedRecord(
+            seal=seal,
+            kind=kind,
+            object_id=oid,
+            campaign_id=sent.campaign.pk,
+            record_sha256=f"{oid:064x}",
+            personal_sha256="0" * 64,
+        )
+        for kind in ("delivery", "recipient")
+        for oid in (5, 10, 99, 100, 1000, 1001, 12, 123456, 9)
+    )
+    items = list(seal.sealed_records.values_list(*fields))
+    assert chain.seal_root_stored(seal.pk) == chain.seal_root(items)
+    assert audit_verify().broken_seq == seal.seq  # rows added to a seal
+
+
+def test_it_detects_a_sealed_record_removed_or_renumbered():
+    sent = campaign_sent()
+    seal = records_seal(campaign_id=sent.campaign.pk)
+    record = seal.sealed_records.order_by("id").last()
+    record.object_id += 1000
+    record.save()
+    assert audit_verify().broken_seq == seal.seq
+    record.delete()
+    assert audit_verify().broken_seq == seal.seq
 
 
 def test_it_detects_a_tampered_sealed_hash():
