@@ -193,14 +193,16 @@ def _deactivate(ids: list[int], now: datetime) -> None:
 
 def apply_plan(plan: Plan) -> None:
     """Write the plan: all of it in one transaction, or nothing."""
-    now = timezone.now()
+    # One time for the whole import, new employees written while it was
+    # read (``writing``) included.
+    now = plan.written_at or timezone.now()
     db_now = connection.ops.adapt_datetimefield_value(now)
     if plan.is_staged:
         with transaction.atomic():
             changes = staged.apply(
                 plan.staged,
                 db_now,
-                creates=bool(plan.creates),
+                creates=bool(plan.creates) and not plan.new_written,
                 updates=bool(plan.updates),
             )
             _deactivate(plan.deactivate_ids, now)

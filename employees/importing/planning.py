@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO
 
 from django.db import connection
@@ -23,6 +24,7 @@ from employees.importing.reading import ImportFileError, read_table
 from employees.importing.snapshot import _COMPARED, _POS, _load_existing
 from employees.importing.staged import FIELDS
 from employees.importing.validating import Issue, Row, _Validator
+from employees.importing.writing import NewRows
 
 PROGRESS_EVERY = 5000
 
@@ -58,6 +60,10 @@ class Plan:
     existing: dict[int, tuple] = field(default_factory=dict, repr=False)
     is_staged: bool = False
     staged: IO[str] | None = field(default=None, repr=False)
+    # The new employees are in the table already (``writing``), created at
+    # ``written_at``: the plan writes the updates and deactivations.
+    new_written: bool = False
+    written_at: datetime | None = None
 
     @property
     def has_errors(self) -> bool:
@@ -153,9 +159,17 @@ class _Planner:
 
 
 def analyse_file(
-    binary: IO[bytes], *, sync: bool = False, progress: ProgressCallback | None = None
+    binary: IO[bytes],
+    *,
+    sync: bool = False,
+    progress: ProgressCallback | None = None,
+    write_new_at: datetime | None = None,
 ) -> Plan:
-    """Read and validate the whole file and plan the changes. Writes nothing."""
+    """Read and validate the whole file and plan the changes. Writes nothing,
+    unless ``write_new_at`` is given on PostgreSQL (``run_import``, inside
+    its transaction, without ``progress``, whose writes the connection's
+    COPY would hold back): the new employees are then written as they are
+    read, created at ``write_new_at``, and the plan writes the rest."""
     rows, estimated = read_table(binary)
     plan = Plan(columns=[])
     try:
@@ -164,7 +178,9 @@ def analyse_file(
         raise ImportFileError(_("The file has no header row.")) from None
     validator = _Validator(header_line, headers, plan, sync=sync)
     if connection.vendor == "postgresql":
-        return _analyse_streaming(plan, validator, rows, estimated, sync, progress)
+        return _analyse_streaming(
+            plan, validator, rows, estimated, sync, progress, write_new_at
+        )
     plan.existing = _load_existing()
     active = _POS["is_active"]
     plan.active_total = sum(1 for row in plan.existing.values() if row[active])
@@ -189,9 +205,12 @@ def _analyse_streaming(
     estimated: int,
     sync: bool,
     progress: ProgressCallback | None,
+    write_new_at: datetime | None,
 ) -> Plan:
     """The PostgreSQL path: each row decided as it is read, the rows to write
-    spilled to a temporary file (``streaming``, ``staged``)."""
+    spilled to a temporary file (``streaming``, ``staged``); or, with
+    ``write_new_at``, the new employees COPYed into the table at once
+    (``writing``)."""
     compared = tuple(
         name for name in FIELDS if name in validator.index and name != "hr_id"
     )
@@ -199,18 +218,28 @@ def _analyse_streaming(
     directory.load()
     plan.is_staged = True
     plan.active_total = directory.active_total
-    planner = streaming.StreamingPlanner(plan, directory, sync=sync)
+    new_rows = None if write_new_at is None else NewRows(write_new_at)
+    planner = streaming.StreamingPlanner(plan, directory, sync=sync, new_rows=new_rows)
     add = planner.add
     count = 0
-    for count, (line, cells) in enumerate(rows, start=1):
-        row = validator.row(line, cells)
-        if row is not None:
-            add(row, validator)
-        if progress and count % PROGRESS_EVERY == 0:
-            plan.rows_total = count
-            progress(count, max(estimated - 1, count))
-    plan.rows_total = count
-    planner.finish(validator)
+    try:
+        for count, (line, cells) in enumerate(rows, start=1):
+            row = validator.row(line, cells)
+            if row is not None:
+                add(row, validator)
+            if progress and count % PROGRESS_EVERY == 0:
+                plan.rows_total = count
+                progress(count, max(estimated - 1, count))
+        plan.rows_total = count
+        planner.finish(validator)
+        if new_rows is not None:
+            new_rows.close()  # every new employee is in the table
+    except BaseException:
+        if new_rows is not None:
+            new_rows.abort()
+        raise
+    plan.new_written = new_rows is not None
+    plan.written_at = write_new_at
     plan.creates = [None] * planner.creates
     plan.updates = [None] * planner.updates
     plan.staged = planner.spill.finish()

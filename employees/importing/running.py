@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from employees.importing.applying import apply_plan
 from employees.importing.errors import ImportFileError
@@ -77,6 +78,11 @@ def run_import(
 
     ``check`` sees the plan just before it is written and may refuse it by
     raising ImportFileError (a mass deactivation nobody confirmed)."""
+    if connection.vendor == "postgresql" and not dry_run and progress is None:
+        plan, write = _write_while_reading(
+            binary, sync=sync, skip_invalid=skip_invalid, check=check
+        )
+        return _result(plan, write=write, dry_run=False)
     try:
         plan = analyse_file(binary, sync=sync, progress=progress)
     except ImportFileError as exc:
@@ -93,6 +99,49 @@ def run_import(
             emit("import.completed", _counts(plan))
     elif refused and not dry_run:
         emit("import.failed", {**_counts(plan), "error_count": plan.error_count})
+    return _result(plan, write=write, dry_run=dry_run)
+
+
+class _Refused(Exception):
+    """Row errors without ``skip_invalid``: roll back what was written."""
+
+
+def _write_while_reading(
+    binary: IO[bytes],
+    *,
+    sync: bool,
+    skip_invalid: bool,
+    check: Callable[[Plan], None] | None,
+) -> tuple[Plan, bool]:
+    """PostgreSQL: the analysis and the writing in one transaction, the new
+    employees written while the file is read (``writing``); rolled back
+    whole when the file or the check refuses it. The plan, and whether it
+    was written."""
+    failure: ImportFileError | None = None
+    try:
+        with transaction.atomic():  # the webhook's outbox row commits with it
+            try:
+                plan = analyse_file(binary, sync=sync, write_new_at=timezone.now())
+            except ImportFileError as exc:
+                failure = exc
+                raise
+            if plan.has_errors and not skip_invalid:
+                raise _Refused
+            if check is not None:
+                check(plan)
+            apply_plan(plan)
+            emit("import.completed", _counts(plan))
+    except ImportFileError:
+        if failure is not None:
+            emit("import.failed", {"reason": str(failure)[:500]})
+        raise
+    except _Refused:
+        emit("import.failed", {**_counts(plan), "error_count": plan.error_count})
+        return plan, False
+    return plan, True
+
+
+def _result(plan: Plan, *, write: bool, dry_run: bool) -> ImportResult:
     counted = write or dry_run
     return ImportResult(
         created=len(plan.creates) if counted else 0,

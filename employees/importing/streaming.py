@@ -30,6 +30,7 @@ from employees.importing.matching import match
 from employees.importing.snapshot import _sql_names
 from employees.importing.staged import CLEAR, EXISTING, KEEP, NEW, Spill
 from employees.importing.validating import Row, _Validator
+from employees.importing.writing import NewRows
 
 # Rows of the directory read per query (keyset pagination: bounded memory
 # without a server-side cursor, which a pooler in transaction mode refuses).
@@ -94,7 +95,14 @@ class StreamingPlanner:
     """``_Planner``'s decisions, row by row; the rows to write go to
     ``spill``, the counts to ``plan``."""
 
-    def __init__(self, plan: Any, directory: Directory, *, sync: bool) -> None:
+    def __init__(
+        self,
+        plan: Any,
+        directory: Directory,
+        *,
+        sync: bool,
+        new_rows: NewRows | None = None,
+    ) -> None:
         self.plan = plan
         self.sync = sync
         self.directory = directory
@@ -102,6 +110,10 @@ class StreamingPlanner:
         self.by_key, self.by_hr_id = directory.by_key, directory.by_hr_id
         self.info = directory.info
         self.spill = Spill()
+        # When writing: new employees COPYed as decided (``writing``), their
+        # ids given when their row is read, by lower-cased address.
+        self.new_rows = new_rows
+        self.new_ids: dict[str, int] = {}
         self.compared = _getter(directory.compared)
         self.matched: set[int] = set()
         self.file_keys: set[str] = set()
@@ -116,10 +128,22 @@ class StreamingPlanner:
         file_keys.add(row.key)
         if pk is not None:
             self.matched.add(pk)
+        elif self.new_rows is not None:
+            self.new_ids[row.key] = self.new_rows.new_id()
         key = row.manager_key
-        if key and key not in file_keys and key not in self.by_key:
-            self.waiting.append((row, pk))  # the manager may come later
-            return
+        if key and key not in self.by_key:
+            if key not in file_keys:
+                self.waiting.append((row, pk))  # the manager may come later
+                return
+            new_rows = self.new_rows
+            if (
+                new_rows is not None
+                and key in self.new_ids
+                and key not in new_rows.sent
+            ):
+                # A new manager not in the table yet (``writing``).
+                self.waiting.append((row, pk))
+                return
         self._decide(row, pk)
 
     def _match(self, row: Row, validator: _Validator) -> int | bool | None:
@@ -148,13 +172,32 @@ class StreamingPlanner:
         manager = self._manager(row)
         if pk is None:
             self.creates += 1
-            self.spill.add(row, None, manager)
+            if self.new_rows is None:
+                self.spill.add(row, None, manager)
+            else:
+                self.new_rows.add(row, self.new_ids[row.key], self._new_manager(row))
         elif self._changed(pk, row, manager):
             self.updates += 1
             rekeyed = self.by_key.get(row.key) != pk
+            if self.new_rows is not None and manager[0] == NEW:
+                # The new manager's id is known: set as an existing one's.
+                manager_pk = self.new_ids.get(row.manager_key or "")
+                manager = (
+                    (CLEAR, None) if manager_pk is None else (EXISTING, manager_pk)
+                )
             self.spill.add(row, pk, manager, rekeyed=rekeyed)
         else:
             self.plan.unchanged += 1
+
+    def _new_manager(self, row: Row) -> int | None:
+        """The manager id of a new employee: one who exists, or one new in
+        the file (``staged``'s rule: a manager whose row changes their
+        address is neither, and is not set)."""
+        key = row.manager_key
+        if not key:
+            return None
+        pk = self.by_key.get(key)
+        return pk if pk is not None else self.new_ids.get(key)
 
     def _changed(self, pk: int, row: Row, manager: tuple[int, int | None]) -> bool:
         fingerprint, hr_id, manager_id = self.info[pk]
@@ -199,6 +242,8 @@ class StreamingPlanner:
         """Rows that waited for their manager, in file order; then whom
         ``--sync`` deactivates."""
         label = validator.labels.get("manager", "manager")
+        if self.new_rows is not None:
+            self.new_rows.last_rows()
         for row, pk in self.waiting:
             if row.manager_key not in self.file_keys:
                 validator.warn(

@@ -98,3 +98,88 @@ def test_a_plan_written_later_writes_what_it_counted():
         "Legal",
         "lead@example.com",
     )
+
+
+# Big enough for the new employees to go to PostgreSQL in several blocks
+# while the file is still being read (employees/importing/writing.py).
+MANY = 20_000
+TEAM = "Department of things that take some room " * 2
+
+
+def _manager(i: int) -> str:
+    """Every tenth person leads the nine after them: four of them, and the
+    last, are named after their lead (they go in at once), four before
+    (they wait for the end of the file, each for the next)."""
+    lead = i - i % 10
+    if i == lead:
+        return ""
+    if i % 10 < 5 or i % 10 == 9:
+        return f"p{lead}@example.com"
+    return f"p{i + 1}@example.com"
+
+
+def _many(extra: str = "") -> io.BytesIO:
+    """MANY new people (``_manager``), two who manage each other, then
+    ``extra``."""
+    lines = ["email,department,manager"]
+    lines += [f"p{i}@example.com,{TEAM},{_manager(i)}" for i in range(MANY)]
+    lines.append("x@example.com,,y@example.com")
+    lines.append("y@example.com,,x@example.com")
+    return _file("\n".join(lines) + "\n" + extra)
+
+
+def test_a_large_file_links_every_manager_named_earlier_later_or_in_a_cycle():
+    result = run_import(_many())
+    assert (result.created, result.error_count, result.warnings) == (MANY + 2, 0, [])
+    managers = dict(Employee.objects.values_list("email", "manager__email"))
+    for i in range(MANY):
+        assert managers[f"p{i}@example.com"] == (_manager(i) or None)
+    assert (managers["x@example.com"], managers["y@example.com"]) == (
+        "y@example.com",
+        "x@example.com",
+    )
+
+
+def test_an_existing_employee_gets_a_new_manager_named_later_in_the_file():
+    Employee.objects.create(email="ann@example.com", department="IT")
+    text = (
+        "email,department,manager\n"
+        "ann@example.com,IT,lead@example.com\n"
+        "lead@example.com,IT,\n"
+    )
+    result = run_import(_file(text))
+    assert (result.created, result.updated) == (1, 1)
+    ann = Employee.objects.get(email="ann@example.com")
+    assert ann.manager.email == "lead@example.com"
+
+
+def test_a_file_refused_after_many_rows_writes_nothing(settings):
+    settings.IMPORT_MAX_COLUMNS = 10
+    Employee.objects.create(email="old@example.com")
+    with pytest.raises(importing.ImportFileError) as refused:
+        run_import(_many(extra="z@example.com" + ",a" * 20 + "\n"))
+    assert refused.value.line == MANY + 4
+    assert list(Employee.objects.values_list("email", flat=True)) == ["old@example.com"]
+
+
+def test_a_row_error_after_many_rows_writes_nothing_unless_told_to_skip_it():
+    refused = run_import(_many(extra="not-an-address,,\n"))
+    assert (refused.written, refused.error_count) == (False, 1)
+    assert [(e.line, e.column) for e in refused.errors] == [(MANY + 4, "email")]
+    assert not Employee.objects.exists()
+    skipped = run_import(_many(extra="not-an-address,,\n"), skip_invalid=True)
+    assert (skipped.written, skipped.created) == (True, MANY + 2)
+    assert Employee.objects.count() == MANY + 2
+
+
+def test_a_check_refusing_the_plan_writes_nothing():
+    def refuse(plan: importing.Plan) -> None:
+        raise importing.ImportFileError("refused")
+
+    with pytest.raises(importing.ImportFileError):
+        run_import(_many(), check=refuse)
+    assert not Employee.objects.exists()
+    # And the next import is not disturbed by the one rolled back.
+    assert run_import(_many()).created == MANY + 2
+    linked = Employee.objects.filter(manager__isnull=False).count()
+    assert linked == MANY - MANY // 10 + 2
