@@ -117,10 +117,27 @@ def deliveries_claim(
     outage interrupted it (outage.py): rows still "sending" with one of them
     are its own, taken back without counting an attempt. ``now`` is added.
     """
+    return [row[0] for row in deliveries_claim_read(ids, now=now, stamps=stamps)]
+
+
+def deliveries_claim_read(
+    ids: Sequence[int],
+    *,
+    now: datetime,
+    stamps: set[datetime] | None = None,
+    fields: Sequence[str] = (),
+) -> list[tuple]:
+    """deliveries_claim, and the claimed rows read as they stand after it:
+    ``(id, *fields)`` tuples (``values_list`` names), in id order.
+
+    On PostgreSQL a first claim reads them in the claiming statement itself
+    (RETURNING): a chunk's second statement and its second pass over the
+    same rows and joins cost more than the read's own work.
+    """
     if not stamps and connection.vendor == "postgresql":
         if stamps is not None:
             stamps.add(now)
-        return _claim_fresh_postgresql(ids, now=now)
+        return _claim_fresh_postgresql(ids, now=now, fields=fields)
     held = Q(
         status=DeliveryStatus.QUEUED, step__campaign__status=CampaignStatus.RUNNING
     )
@@ -147,14 +164,24 @@ def deliveries_claim(
             Delivery.objects.filter(
                 id__in=retaken, status=DeliveryStatus.SENDING
             ).update(claimed_at=now)
-    return sorted(fresh + retaken)
+    mine = sorted(fresh + retaken)
+    if not fields or not mine:
+        return [(pk,) for pk in mine]
+    return list(
+        Delivery.objects.filter(id__in=ids_param(mine))
+        .order_by("id")
+        .values_list("id", *fields)
+    )
 
 
-def _claim_fresh_postgresql(ids: Sequence[int], *, now: datetime) -> list[int]:
-    """deliveries_claim's first claim in one statement: the same rows locked
-    with SKIP LOCKED and moved to "sending" (UPDATE … FROM the locked
-    selection … RETURNING), the ids sent as one array instead of a
-    placeholder each, twice."""
+def _claim_fresh_postgresql(
+    ids: Sequence[int], *, now: datetime, fields: Sequence[str] = ()
+) -> list[tuple]:
+    """deliveries_claim_read's first claim in one statement: the same rows
+    locked with SKIP LOCKED (their ``fields`` joined in) and moved to
+    "sending" (UPDATE … FROM the locked selection … RETURNING), the ids sent
+    as one array instead of a placeholder each, twice. The row's own columns
+    are returned as updated (attempts counted), the joined ones as read."""
     selection = (
         Delivery.objects.filter(
             id__in=ids_param(ids),
@@ -162,7 +189,8 @@ def _claim_fresh_postgresql(ids: Sequence[int], *, now: datetime) -> list[int]:
             step__campaign__status=CampaignStatus.RUNNING,
         )
         .select_for_update(skip_locked=True, of=("self",))
-        .values("id")
+        .order_by()
+        .values_list("id", *fields)
     )
     q = connection.ops.quote_name
     meta = Delivery._meta
@@ -171,17 +199,23 @@ def _claim_fresh_postgresql(ids: Sequence[int], *, now: datetime) -> list[int]:
         name: q(meta.get_field(name).column)
         for name in ("status", "claimed_at", "attempts", "status_at")
     }
+    names = ["id", *fields]
+    aliases = [f"c{i}" for i in range(len(names))]
+    returned = ", ".join(
+        f"mine.{alias}" if "__" in name else f"{table}.{q(meta.get_field(name).column)}"
+        for name, alias in zip(names, aliases, strict=True)
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         inner, params = selection.query.sql_with_params()
         sql = (
             f"UPDATE {table} SET {column['status']} = %s, "  # noqa: S608 (names from the model, values as parameters)
             f"{column['claimed_at']} = %s, {column['status_at']} = %s, "
             f"{column['attempts']} = {table}.{column['attempts']} + 1 "
-            f"FROM ({inner}) AS mine WHERE {table}.{q('id')} = mine.{q('id')} "
-            f"RETURNING {table}.{q('id')}"
+            f"FROM ({inner}) AS mine({', '.join(aliases)}) "
+            f"WHERE {table}.{q('id')} = mine.c0 RETURNING {returned}"
         )
         cursor.execute(sql, [DeliveryStatus.SENDING, now, now, *params])
-        return sorted(pk for (pk,) in cursor.fetchall())
+        return sorted(cursor.fetchall())
 
 
 def ids_param(ids: Sequence[int]) -> object:

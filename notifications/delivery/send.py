@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from employees import timezones
-from employees.models import EmailStatus, Employee
+from employees.models import EmailStatus
 from notifications.campaigns import content as content_mod
 from notifications.campaigns.tokens import token_from_seed
 from notifications.delivery.batch import _send_batch
@@ -27,8 +27,7 @@ from notifications.delivery.claim import (
     SendReport,
     _Claim,
     _finish,
-    deliveries_claim,
-    ids_param,
+    deliveries_claim_read,
 )
 from notifications.delivery.each import _send_each
 from notifications.delivery.outage import through_outage
@@ -36,18 +35,113 @@ from notifications.delivery.policy import _batching, knobs
 from notifications.delivery.render import _Outgoing, _Renderer
 from notifications.models import (
     Campaign,
-    Delivery,
     DeliveryStatus,
     Recipient,
     Step,
     StepKind,
 )
 
+_PERSON_FIELDS = (
+    "email",
+    "is_active",
+    "email_status",
+    "language",
+    "first_name",
+    # The zone the deadline is shown in (employees.timezones).
+    "time_zone",
+    "country",
+)
+_RECIPIENT_FIELDS = (
+    "acknowledged_at",
+    "language",
+    "first_name",
+    "last_name",
+    "token_seed",
+    "employee",
+)
+# What sending reads, and nothing else, as values (deliveries_claim_read):
+# three model instances a row (Delivery, Recipient, Employee) cost more than
+# the query and the rendering together. A field sending needs and this does
+# not read is an AttributeError, not a silent query per message.
+_SEND_FIELDS = (
+    "step",
+    "attempts",
+    "recipient",
+    "manager",
+    *(f"recipient__{name}" for name in _RECIPIENT_FIELDS),
+    *(f"recipient__employee__{name}" for name in _PERSON_FIELDS),
+    *(f"manager__{name}" for name in _PERSON_FIELDS),
+)
 
-def _skip_reason(row: Delivery, now: datetime) -> str:
+
+class _Person:
+    """An employee as sending reads them (_PERSON_FIELDS)."""
+
+    __slots__ = _PERSON_FIELDS
+
+    def __init__(self, values: Sequence[object]) -> None:
+        for name, value in zip(_PERSON_FIELDS, values, strict=True):
+            setattr(self, name, value)
+
+
+class _Recipient:
+    """A recipient as sending reads them; ``employee`` is a _Person."""
+
+    __slots__ = (*(n for n in _RECIPIENT_FIELDS if n != "employee"), "employee_id")
+    __slots__ += ("employee",)
+
+    def __init__(self, values: Sequence[object], employee: _Person) -> None:
+        (
+            self.acknowledged_at,
+            self.language,
+            self.first_name,
+            self.last_name,
+            self.token_seed,
+            self.employee_id,
+        ) = values
+        self.employee = employee
+
+
+class _Row:
+    """A claimed Delivery row as sending reads it: the fields of _SEND_FIELDS,
+    ``step`` set to the chunk's shared Step."""
+
+    __slots__ = (
+        "attempts",
+        "id",
+        "manager",
+        "manager_id",
+        "recipient",
+        "recipient_id",
+        "step",
+        "step_id",
+    )
+    recipient: _Recipient | None
+    manager: _Person | None
+    step: Step
+
+    def __init__(self, values: tuple) -> None:
+        self.id, self.step_id, self.attempts, self.recipient_id, self.manager_id = (
+            values[:5]
+        )
+        people = 5 + len(_RECIPIENT_FIELDS)
+        end = people + len(_PERSON_FIELDS)
+        self.recipient = (
+            _Recipient(values[5:people], _Person(values[people:end]))
+            if self.recipient_id
+            else None
+        )
+        self.manager = _Person(values[end:]) if self.manager_id else None
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def _skip_reason(row: _Row, now: datetime) -> str:
     if now >= row.step.campaign.deadline:
         return _("Missed: the deadline passed before it could be sent.")
-    person: Employee = row.recipient.employee if row.recipient_id else row.manager
+    person: _Person = row.recipient.employee if row.recipient_id else row.manager
     if not person.is_active:
         return _("Employee deactivated.")
     if person.email_status != EmailStatus.OK:
@@ -82,7 +176,7 @@ def _digest_reports(
 
 
 def _prepare(
-    step: Step, rows: list[Delivery], now: datetime, skips: dict[str, list[Delivery]]
+    step: Step, rows: list[_Row], now: datetime, skips: dict[str, list[_Row]]
 ) -> list[_Outgoing]:
     campaign = step.campaign
     outgoing: list[_Outgoing] = []
@@ -128,38 +222,6 @@ def _prepare(
     return outgoing
 
 
-_PERSON_FIELDS = (
-    "email",
-    "is_active",
-    "email_status",
-    "language",
-    "first_name",
-    # The zone the deadline is shown in (employees.timezones).
-    "time_zone",
-    "country",
-)
-_SEND_FIELDS = (
-    "id",
-    "step",
-    "attempts",
-    "recipient",
-    "manager",
-    *(
-        f"recipient__{name}"
-        for name in (
-            "acknowledged_at",
-            "language",
-            "first_name",
-            "last_name",
-            "token_seed",
-            "employee",
-        )
-    ),
-    *(f"recipient__employee__{name}" for name in _PERSON_FIELDS),
-    *(f"manager__{name}" for name in _PERSON_FIELDS),
-)
-
-
 def chunk_send(ids: Sequence[int]) -> SendReport:
     """deliveries_send as a task runs it: through a database outage.
 
@@ -185,29 +247,21 @@ def deliveries_send(
     now = now or timezone.now()
     stamps = set() if stamps is None else stamps
     report = SendReport()
-    mine = deliveries_claim(ids, now=now, stamps=stamps)
-    report.claimed = len(mine)
-    if not mine:
+    rows = [
+        _Row(values)
+        for values in deliveries_claim_read(
+            ids, now=now, stamps=stamps, fields=_SEND_FIELDS
+        )
+    ]
+    report.claimed = len(rows)
+    if not rows:
         return report
-    rows = list(
-        Delivery.objects.filter(id__in=ids_param(mine))
-        .select_related("recipient__employee", "manager")
-        # What sending reads, and nothing else: loading every column of three
-        # tables (eight timestamps a row) cost more than the query. A field
-        # missing here would cost a query per message, which
-        # tests/notifications/delivery/test_sending.py's query count catches.
-        .only(*_SEND_FIELDS)
-        .order_by("id")
-    )
-    # The chunk's step and campaign read once and shared by its rows: joined
-    # to every row they were parsed a hundred times (a fifth of the worker's
-    # CPU over SMTP), for one extra query per chunk.
     steps = Step.objects.select_related("campaign").in_bulk({r.step_id for r in rows})
-    by_step: dict[int, list[Delivery]] = defaultdict(list)
+    by_step: dict[int, list[_Row]] = defaultdict(list)
     for row in rows:
         row.step = steps[row.step_id]
         by_step[row.step_id].append(row)
-    claim = _Claim(mine, stamps)
+    claim = _Claim([row.id for row in rows], stamps)
     for step_id, step_rows in by_step.items():
         _send_step(steps[step_id], step_rows, now, report, claim)
     return report
@@ -215,12 +269,12 @@ def deliveries_send(
 
 def _send_step(
     step: Step,
-    rows: list[Delivery],
+    rows: list[_Row],
     now: datetime,
     report: SendReport,
     claim: _Claim,
 ) -> None:
-    skips: dict[str, list[Delivery]] = defaultdict(list)
+    skips: dict[str, list[_Row]] = defaultdict(list)
     candidates = []
     for row in rows:
         reason = _skip_reason(row, now)
