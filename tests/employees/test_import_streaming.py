@@ -183,3 +183,24 @@ def test_a_check_refusing_the_plan_writes_nothing():
     assert run_import(_many()).created == MANY + 2
     linked = Employee.objects.filter(manager__isnull=False).count()
     assert linked == MANY - MANY // 10 + 2
+
+
+def test_names_with_backslashes_tabs_and_line_breaks_are_stored_as_written(
+    settings,
+):
+    text = (
+        "email,first name,last name,department\n"
+        'a@example.com,"Jo\\\\hn","Mc\tDonald","R&D\nParis"\n'
+        "b@example.com,\\N,,\n"
+    )
+    result = run_import(_file(text))
+    assert (result.created, result.errors) == (2, [])
+    a = Employee.objects.get(email="a@example.com")
+    assert (a.first_name, a.last_name, a.department) == (
+        "Jo\\\\hn",
+        "Mc\tDonald",
+        "R&D\nParis",
+    )
+    b = Employee.objects.get(email="b@example.com")
+    assert (b.first_name, b.last_name) == ("\\N", "")
+    assert b.language == settings.LANGUAGE_CODE
