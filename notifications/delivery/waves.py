@@ -185,11 +185,15 @@ def _audience_insert_select(
     step: Step, waves: Waves, lease: datetime | None
 ) -> list[int]:
     """The audience's rows in one statement (PostgreSQL); the ids leased."""
+    # With the window off everyone's wave is now: the people's zones need
+    # not be read (a scan of the whole audience).
     pairs = (
         _audience(step)
         .values_list("employee__time_zone", "employee__country")
         .distinct()
         .order_by()
+        if waves.window.enabled
+        else ()
     )
     zones, countries, ats = [], [], []
     for tz, country in pairs:
