@@ -20,6 +20,7 @@ row unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -114,6 +115,14 @@ class StreamingPlanner:
         # ids given when their row is read, by lower-cased address.
         self.new_rows = new_rows
         self.new_ids: dict[str, int] = {}
+        # ``matching.match`` bound to this directory (partial: no Python
+        # frame of ours a row).
+        self._match = partial(
+            match,
+            by_hr_id=self.by_hr_id,
+            by_key=self.by_key,
+            hr_id_of=self._hr_id_of,
+        )
         self.compared = _getter(directory.compared)
         self.matched: set[int] = set()
         self.file_keys: set[str] = set()
@@ -145,16 +154,6 @@ class StreamingPlanner:
                 self.waiting.append((row, pk))
                 return
         self._decide(row, pk)
-
-    def _match(self, row: Row, validator: _Validator) -> int | bool | None:
-        """As ``_Planner._match``: one rule, ``matching.match``."""
-        return match(
-            row,
-            validator,
-            by_hr_id=self.by_hr_id,
-            by_key=self.by_key,
-            hr_id_of=self._hr_id_of,
-        )
 
     def _hr_id_of(self, pk: int) -> str:
         return self.info[pk][1]

@@ -34,6 +34,8 @@ MAX_STORED_ISSUES = 1000
 # rest are counted. Two million copies of one row would otherwise hold
 # two million issues (1.3 GB with their JSON) to refuse a 30 MB file.
 MAX_REPORTED_ISSUES = 100_000
+# Managers' addresses whose check is remembered, at most (a few megabytes).
+MANAGERS_CHECKED = 50_000
 
 
 # The everyday address shape, a strict subset of what Django's EmailValidator
@@ -129,6 +131,7 @@ class _Validator:
         self.language_cache: dict[str, tuple[str, str | None]] = {}
         self.seen_emails: dict[str, int] = {}
         self.seen_hr_ids: dict[str, int] = {}
+        self.managers_checked: dict[str, bool] = {}
         self.index: dict[str, int] = {}
         self.labels: dict[str, str] = {}
         self._map_headers(header_line, headers)
@@ -252,8 +255,10 @@ class _Validator:
                 _("“%(value)s” is not a valid email address.") % {"value": email},
             )
             return None
-        email = address_normalise(email)
         key = email.lower()
+        if key != email:  # an address all in lower case needs no normalising
+            email = address_normalise(email)
+            key = email.lower()
         first = self.seen_emails.setdefault(key, line)
         if first != line:
             self.error(
@@ -303,7 +308,13 @@ class _Validator:
         manager_key = raw.lower()
         if not manager_key:
             return ""
-        if not _is_email(raw):
+        valid = self.managers_checked.get(raw)
+        if valid is None:
+            # A manager is named on many rows: checked once.
+            valid = _is_email(raw)
+            if len(self.managers_checked) < MANAGERS_CHECKED:
+                self.managers_checked[raw] = valid
+        if not valid:
             self.warn(
                 line,
                 self.labels["manager"],
