@@ -528,6 +528,27 @@ def test_it_sends_a_chunk_in_one_esp_call_within_its_limit(settings):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_esp_call_in_two_languages_records_each_ones_own_version(settings):
+    """The evidence of each message (content version, its hash, language,
+    the ESP's id) is its own, though one call carried both languages."""
+    with FakePostmark() as fake:
+        use_fake_postmark(settings, fake)
+        EmployeeFactory.create_batch(3, language="en")
+        campaign = launched(3, language="fr")
+        send_all(tick()[1])
+    assert fake.calls == 1
+    current = {c.language: c for c in campaign.contents.filter(is_current=True)}
+    rows = list(Delivery.objects.select_related("recipient"))
+    assert len(rows) == 6 and {r.language for r in rows} == {"en", "fr"}
+    for row in rows:
+        content = current[row.recipient.language]
+        assert row.status == DeliveryStatus.SENT and row.sent_at
+        assert row.language == row.recipient.language
+        assert row.content == content and row.content_sha256 == content.sha256
+        assert row.esp_message_id == fake.message_ids[row.to_email]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_it_retries_an_esp_429_and_records_its_rejections(settings):
     settings.SEND_RETRY_BASE = 1
     with FakePostmark(fail_first=1) as fake:
