@@ -33,9 +33,10 @@ from employees.importing.staged import CLEAR, EXISTING, KEEP, NEW, Spill
 from employees.importing.validating import Row, _Validator
 from employees.importing.writing import NewRows
 
-# Rows of the directory read per query (keyset pagination: bounded memory
-# without a server-side cursor, which a pooler in transaction mode refuses).
-DIRECTORY_BATCH = 20_000
+# Rows of the directory received at a time: one plain query, streamed in
+# chunks (bounded memory without a server-side cursor, which a pooler in
+# transaction mode refuses).
+DIRECTORY_BATCH = 2_000
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple]:
@@ -68,28 +69,25 @@ class Directory:
         names = ("id", "email", "hr_id", "manager", "is_active", *self.compared)
         sql = (
             f"SELECT {', '.join(col[name] for name in names)} FROM {table} "  # noqa: S608
-            f"WHERE {col['id']} > %s ORDER BY {col['id']} LIMIT {DIRECTORY_BATCH}"
+            f"ORDER BY {col['id']}"
         )
         values = _getter(tuple(range(5, 5 + len(self.compared))))
         by_key, by_hr_id, info = self.by_key, self.by_hr_id, self.info
-        last = 0
+        active_total = 0
         with connection.cursor() as cursor:
-            while True:
-                cursor.execute(sql, [last])
-                rows = cursor.fetchall()
-                if not rows:
-                    break
-                for row in rows:
-                    pk, email, hr_id, manager_id, active = row[:5]
-                    by_key[email.lower()] = pk
-                    if hr_id:
-                        by_hr_id[hr_id] = pk
-                    if active:
-                        self.active_total += 1
-                        info[pk] = (hash((email, values(row))), hr_id, manager_id)
-                    else:
-                        info[pk] = (None, hr_id, manager_id)
-                last = rows[-1][0]
+            # Streamed DIRECTORY_BATCH rows at a time: bounded memory, and
+            # PostgreSQL sends the next rows while these are hashed.
+            for row in cursor.cursor.stream(sql, size=DIRECTORY_BATCH):
+                pk, email, hr_id, manager_id, active = row[:5]
+                by_key[email.lower()] = pk
+                if hr_id:
+                    by_hr_id[hr_id] = pk
+                if active:
+                    active_total += 1
+                    info[pk] = (hash((email, values(row))), hr_id, manager_id)
+                else:
+                    info[pk] = (None, hr_id, manager_id)
+        self.active_total = active_total
 
 
 class StreamingPlanner:
