@@ -8,7 +8,7 @@ Why our own reader and writer instead of django-import-export: its bulk mode
 loads about 5,700 rows/s on this kind of machine. The work here is plain
 ``csv``/``openpyxl`` reading and one pass of validation in Python; on
 PostgreSQL the rows are decided as they stream by and written with COPY and
-set-based statements (``streaming``, ``staged``), on SQLite with batched
+set-based statements (``streaming``, ``writing``, ``staged``), on SQLite with batched
 ``executemany`` (``applying`` says why). bench/bench_import.py measures
 both against a plain Django script; the README's performance section has
 the figures (no figure is written here: they age, the benchmark does not).
@@ -22,11 +22,16 @@ The package, one stage of the work a module, in order:
 - ``reading``: CSV and XLSX into rows of text cells;
 - ``validating``: rows checked and normalised (``Row``, ``Issue``);
 - ``snapshot``: the directory as it stands, loaded for comparison;
+- ``matching``: who a row is (HR id, else address), for both planners;
 - ``planning``: what to create, update and deactivate (``Plan``);
 - ``streaming``: the same decisions on PostgreSQL, row by row, against a
   lean copy of the directory;
-- ``staged``: PostgreSQL's writing: the rows to write spilled to a
-  temporary file, COPYed and written set-based;
+- ``writing``: PostgreSQL, when ``run_import`` writes: the new employees
+  COPYed into their table by a worker thread while the file is still read,
+  in the import's transaction;
+- ``staged``: PostgreSQL's writing of the rest (and of everything for a
+  plan analysed first and written later): the rows spilled to a temporary
+  file, COPYed and written set-based;
 - ``applying``: the plan written with bulk SQL in one transaction;
 - ``running``: ``run_import``, analyse then write, and its ``ImportResult``.
 

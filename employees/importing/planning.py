@@ -1,12 +1,14 @@
 """Planning: which rows of the file create, update or leave alone which
 employees, and whom ``--sync`` deactivates (``Plan``, ``_Planner``).
-``analyse_file`` reads, validates and plans a whole file, writing nothing.
+``analyse_file`` reads, validates and plans a whole file, writing nothing
+(but when ``run_import`` asks it to write the new employees as they come).
 
 On PostgreSQL the rows are validated here the same way, then decided one by
 one as they stream by, against a lean copy of the directory
 (``streaming``), the rows to write spilled to a temporary file
-(``staged``); ``_Planner`` is the SQLite path and the reference for what
-both decide."""
+(``staged``) or, for the new employees of an import being written, COPYed
+at once (``writing``); ``_Planner`` is the SQLite path and the reference
+for what both decide; ``matching`` is who a row is, for both."""
 
 from __future__ import annotations
 
