@@ -13,7 +13,7 @@ and checks one block while Python reads the next.
 
 Each new employee gets their id from the table's own sequence when their
 row is read, in blocks (``nextval`` a block at a time, from a few hundred up
-to ``_MOST_IDS``): a row then carries its manager's id whatever the order of
+to ``_MOST_IDS``, the next asked for when half of one is used): a row then carries its manager's id whatever the order of
 managers and reports in the file. Ids left in the last block are not used,
 as after a rolled-back import.
 
@@ -46,7 +46,7 @@ _BLOCK_CHARS = 1 << 19
 # Blocks sent and not yet written at most: the reading waits beyond.
 _IN_FLIGHT = 3
 # Ids fetched from the sequence at a time: the first block small (a
-# re-import creates few), each next one twice as large, up to this.
+# re-import creates few), each next one four times as large, up to this.
 _FIRST_IDS = 256
 _MOST_IDS = 32_768
 
@@ -95,7 +95,8 @@ class NewRows:
         # Keys (lower-cased addresses) of the new employees sent: their
         # reports may go in.
         self.sent: set[str] = set()
-        self._ids: list[int] = []
+        self._ids: list[int] = []  # the next at the end
+        self._low = 0
         self._block = _FIRST_IDS
         self._key = _manager_key_name()
         self._set_key("IMMEDIATE")
@@ -111,15 +112,18 @@ class NewRows:
 
     def new_id(self) -> int:
         """The next id for a new employee, in file order. The next block of
-        ids is asked for as soon as one is taken, queued behind the rows
-        being written, so the reading seldom waits for it."""
-        if not self._ids:
-            if self._next_ids is None:
-                self._next_ids = self._worker.submit(self._fetch_ids, self._block)
-            self._ids = sorted(self._next_ids.result(), reverse=True)
-            self._block = min(self._block * 2, _MOST_IDS)
+        ids is asked for when half of this one is left, queued behind the
+        rows being written, so the reading seldom waits for it."""
+        ids = self._ids
+        if len(ids) <= self._low and self._next_ids is None:
             self._next_ids = self._worker.submit(self._fetch_ids, self._block)
-        return self._ids.pop()
+            self._block = min(self._block * 4, _MOST_IDS)
+        if not ids:
+            assert self._next_ids is not None
+            ids.extend(sorted(self._next_ids.result(), reverse=True))
+            self._next_ids = None
+            self._low = len(ids) // 2
+        return ids.pop()
 
     def _fetch_ids(self, count: int) -> list[int]:
         """In the worker thread: ``count`` ids from the table's sequence."""
