@@ -186,7 +186,7 @@ def _csv_rows(
             joined = "".join(cells)
             if len(joined) > max_chars and max(map(len, cells)) > max_chars:
                 raise cell_too_long(limits, line=start)
-            if joined.strip():
+            if joined and not joined.isspace():  # strip() without a copy
                 yield start, cells
             start = reader.line_num + 1
 

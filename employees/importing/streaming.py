@@ -134,7 +134,8 @@ class StreamingPlanner:
         file_keys = self.file_keys
         file_keys.add(row.key)
         if pk is not None:
-            self.matched.add(pk)
+            if self.sync:  # only --sync asks who was matched
+                self.matched.add(pk)
         elif self.new_rows is not None:
             self.new_ids[row.key] = self.new_rows.new_id()
         key = row.manager_key
