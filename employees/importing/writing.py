@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import connection
@@ -38,6 +39,8 @@ from django.db import connection
 from employees.importing.snapshot import _COMPARED, _sql_names
 from employees.importing.validating import Row
 from employees.models import Employee
+
+T = TypeVar("T")
 
 # COPY's text format escapes these in a value.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -49,6 +52,13 @@ _IN_FLIGHT = 3
 # re-import creates few), each next one four times as large, up to this.
 _FIRST_IDS = 256
 _MOST_IDS = 32_768
+
+
+def _wait(future: Future[T]) -> T:
+    """The worker's result; its database error raised here, in the reading
+    thread, as Django's (an IntegrityError, as the INSERT would raise)."""
+    with connection.wrap_database_errors:
+        return future.result()
 
 
 def _manager_key_name() -> str:
@@ -120,7 +130,7 @@ class NewRows:
             self._block = min(self._block * 4, _MOST_IDS)
         if not ids:
             assert self._next_ids is not None
-            ids.extend(sorted(self._next_ids.result(), reverse=True))
+            ids.extend(sorted(_wait(self._next_ids), reverse=True))
             self._next_ids = None
             self._low = len(ids) // 2
         return ids.pop()
@@ -164,7 +174,7 @@ class NewRows:
             return
         in_flight = self._in_flight
         while len(in_flight) >= _IN_FLIGHT:
-            in_flight.pop(0).result()  # the worker's error, raised here
+            _wait(in_flight.pop(0))
         in_flight.append(self._worker.submit(self._copy, data))
 
     def _copy(self, data: str) -> None:
@@ -175,7 +185,7 @@ class NewRows:
 
     def _drain(self) -> None:
         while self._in_flight:
-            self._in_flight.pop(0).result()
+            _wait(self._in_flight.pop(0))
 
     def last_rows(self) -> None:
         """Before the rows that waited for the end of the file: every block
@@ -189,7 +199,7 @@ class NewRows:
         self._send()
         self._drain()
         if self._next_ids is not None:
-            self._next_ids.result()  # not used: like a rolled-back import's
+            _wait(self._next_ids)  # not used: like a rolled-back import's
         self._worker.shutdown()
 
     def abort(self) -> None:
