@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import forbid_multi_line_headers
+from django.utils import timezone
 from django.utils.html import escape
 
 from notifications.campaigns import content as content_mod
@@ -247,6 +248,21 @@ class _Renderer:
         if filled is None:
             return None
         return proto_bytes.sender, *filled
+
+
+def locales_load() -> None:
+    """Load every configured language's translations and CLDR date data now.
+
+    A worker calls it once as it starts, before its pool forks (tasks.py),
+    so that its processes share them: otherwise the first message of each
+    language paid for them in every pool process, a third of a second for
+    the 24 EU languages (babel's locale data, gettext's catalogues), more
+    than sending a chunk of 500. Rendering itself is unchanged.
+    """
+    now = timezone.now()
+    tz = ZoneInfo(settings.TIME_ZONE)
+    for code, _name in settings.LANGUAGES:
+        content_mod.deadline_display(now, tz=tz, language=code)
 
 
 # Prototypes kept by the worker process from one chunk to the next: with 24

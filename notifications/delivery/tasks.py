@@ -31,12 +31,19 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict
 
-from celery import current_app, shared_task
+from celery import current_app, shared_task, signals
 
 from notifications.delivery.dispatch import dispatch_tick
+from notifications.delivery.render import locales_load
 from notifications.delivery.send import chunk_send
 
 logger = logging.getLogger(__name__)
+
+
+@signals.worker_init.connect
+def _locales_load(**_kwargs: object) -> None:
+    """In the worker's main process, before the pool forks (render.locales_load)."""
+    locales_load()
 
 
 def enqueue_chunk(delivery_ids: list[int]) -> None:
