@@ -1,5 +1,13 @@
 """``run_import``: analyse a file, then write it unless it is a dry run or
-its errors refuse it; what happened, counted, as an ``ImportResult``."""
+its errors refuse it; what happened, counted, as an ``ImportResult``.
+
+On PostgreSQL, an import to be written (no dry run) with no ``progress``
+to report is analysed and written in one transaction, the new employees
+COPYed while the file is still read (``writing``), and rolled back whole
+when the file, its rows or ``check`` refuse it. With ``progress`` (the
+admin's worker), the analysis comes first and the writing after, as on
+SQLite: progress written inside the import's transaction would be seen by
+nobody until the end."""
 
 from __future__ import annotations
 
