@@ -204,3 +204,19 @@ def test_names_with_backslashes_tabs_and_line_breaks_are_stored_as_written(
     b = Employee.objects.get(email="b@example.com")
     assert (b.first_name, b.last_name) == ("\\N", "")
     assert b.language == settings.LANGUAGE_CODE
+
+
+def test_the_interpreter_gets_its_own_switch_interval_back_written_or_refused(
+    settings,
+):
+    """The writing thread's quicker GIL hand-over is for the import only: a
+    worker process goes on to other tasks at Python's own pace."""
+    import sys
+
+    before = sys.getswitchinterval()
+    assert run_import(_many()).created == MANY + 2
+    assert sys.getswitchinterval() == before
+    settings.IMPORT_MAX_COLUMNS = 10
+    with pytest.raises(importing.ImportFileError):
+        run_import(_many(extra="z@example.com" + ",a" * 20 + "\n"))
+    assert sys.getswitchinterval() == before
