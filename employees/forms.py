@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from employees.importing import address_normalise
 from employees.models import Employee
-from employees.timezones import zone_known
+from employees.timezones import zone_spelled
 
 IMPORT_EXTENSIONS = ["csv", "txt", "tsv", "xlsx"]
 
@@ -97,7 +97,7 @@ class EmployeeForm(forms.ModelForm):
         name = self.cleaned_data["time_zone"].strip()
         if not name:
             return ""
-        zone = zone_known(name)
+        zone = zone_spelled(name)  # as the staff file's column reads it
         if zone is None:
             raise forms.ValidationError(
                 _(
@@ -105,7 +105,7 @@ class EmployeeForm(forms.ModelForm):
                 )
                 % {"value": name}
             )
-        return zone.key
+        return zone
 
     def clean_email(self) -> str:
         email = address_normalise(self.cleaned_data["email"].strip())

@@ -21,7 +21,7 @@ unknown zone in the setting stops the process at start-up (config/settings.py).
 from __future__ import annotations
 
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
 
@@ -35,6 +35,23 @@ def zone_known(name: str) -> ZoneInfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
+
+
+@lru_cache(maxsize=1024)
+def zone_spelled(raw: str) -> str | None:
+    """The IANA name ``raw`` spells (any case: "europe/warsaw"), or None:
+    how a person's zone is read where people type it (the staff file, the
+    admin's employee page)."""
+    try:
+        return ZoneInfo(raw).key
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return _zones_by_folded_name().get(raw.casefold())
+
+
+@lru_cache(maxsize=1)
+def _zones_by_folded_name() -> dict[str, str]:
+    # Only when a name is not found as written (0.2 s to list the database).
+    return {name.casefold(): name for name in available_timezones()}
 
 
 def zone_defaults() -> dict[str, str]:

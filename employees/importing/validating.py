@@ -6,9 +6,7 @@ warnings (the row is kept)."""
 from __future__ import annotations
 
 import re
-import zoneinfo
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -24,6 +22,7 @@ from employees.importing.vocabulary import (
     MAX_LENGTHS,
     _norm_key,
 )
+from employees.timezones import zone_spelled
 
 if TYPE_CHECKING:
     from employees.importing.planning import Plan
@@ -77,23 +76,6 @@ def _is_email(value: str) -> bool:
     except ValidationError:
         return False
     return True
-
-
-@lru_cache(maxsize=1024)
-def _zone(raw: str) -> str | None:
-    """The IANA name ``raw`` spells (any case: "europe/warsaw"), or None.
-    An empty cell stays empty: the person then takes their country's zone or
-    the organisation's (employees/timezones.py)."""
-    try:
-        return zoneinfo.ZoneInfo(raw).key
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return _zones_by_folded_name().get(raw.casefold())
-
-
-@lru_cache(maxsize=1)
-def _zones_by_folded_name() -> dict[str, str]:
-    # Only when a name is not found as written (0.2 s to list the database).
-    return {name.casefold(): name for name in zoneinfo.available_timezones()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +267,7 @@ class _Validator:
         if "language" in values:
             values["language"] = self._language(line, values["language"])
         if values.get("time_zone"):
-            zone = _zone(values["time_zone"])
+            zone = zone_spelled(values["time_zone"])
             if zone is None:
                 self.error(
                     line,
