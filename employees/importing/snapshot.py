@@ -8,21 +8,14 @@ from __future__ import annotations
 
 from django.db import connection
 
-from employees.models import Employee
+from employees.models import STAFF_FIELDS, Employee
 
-# The fields of Employee a file can set, besides the address, in the order
-# the import compares and writes them: the one list of them in the import
-# (``_EXISTING_FIELDS`` below, ``staged.FIELDS`` and ``applying._WRITTEN``
-# are built from it).
-_COMPARED = (
-    "hr_id",
-    "first_name",
-    "last_name",
-    "department",
-    "country",
-    "language",
-    "time_zone",
-)
+# The fields of Employee a file can set, besides the address and the
+# manager (matched and resolved apart), in the order the import compares and
+# writes them: STAFF_FIELDS, the list every staff source shares, without
+# those two (``_EXISTING_FIELDS`` below, ``staged.FIELDS`` and
+# ``applying._WRITTEN`` are built from it).
+_COMPARED = tuple(name for name in STAFF_FIELDS if name not in ("email", "manager_id"))
 # Columns of Employee loaded to compare against the file, in this order.
 _EXISTING_FIELDS = ("id", "email", *_COMPARED, "manager_id", "is_active")
 _POS = {name: position for position, name in enumerate(_EXISTING_FIELDS)}
