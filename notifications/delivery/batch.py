@@ -183,6 +183,21 @@ def _columns() -> tuple[str, str, dict[str, str]]:
     return quote(meta.db_table), quote("id"), column
 
 
+def _sent_set(
+    column: dict[str, str], *, language: str, content: str, sha256: str, esp_id: str
+) -> str:
+    """What recording a sent message writes, for both paths: the status and
+    its times (three placeholders, in this order) and the SQL expressions
+    each path gives for the per-message columns."""
+    return (
+        f"{column['status']} = %s, {column['sent_at']} = %s, "
+        f"{column['status_at']} = %s, {column['language']} = {language}, "
+        f"{column['content']} = {content}, {column['content_sha256']} = {sha256}, "
+        f"{column['last_error']} = '', {column['claimed_at']} = NULL, "
+        f"{column['next_attempt_at']} = NULL, {column['esp_message_id']} = {esp_id}"
+    )
+
+
 def _mark_batch_sent_postgresql(
     rows: list[tuple[int, str, int | None, str, str]], *, now: datetime
 ) -> None:
@@ -196,14 +211,15 @@ def _mark_batch_sent_postgresql(
     )
     with cursor_prepared() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET {column['status']} = %s, {column['sent_at']} = %s, "  # noqa: S608 (names from the model, placeholders only)
-            f"{column['status_at']} = %s, {column['language']} = batch.language, "
-            f"{column['content']} = batch.content_id, "
-            f"{column['content_sha256']} = batch.sha256, "
-            f"{column['last_error']} = '', {column['claimed_at']} = NULL, "
-            f"{column['next_attempt_at']} = NULL, "
-            f"{column['esp_message_id']} = batch.message_id "
-            f"FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[], "
+            f"UPDATE {table} SET "  # noqa: S608 (names from the model, placeholders only)
+            + _sent_set(
+                column,
+                language="batch.language",
+                content="batch.content_id",
+                sha256="batch.sha256",
+                esp_id="batch.message_id",
+            )
+            + " FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[], "
             f"%s::text[]) AS batch(id, message_id, content_id, sha256, language) "
             f"WHERE {table}.{pk} = batch.id AND {table}.{column['status']} = %s",
             [
@@ -236,13 +252,15 @@ def _mark_batch_sent(
     marks = ", ".join(["%s"] * len(message_ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET {column['status']} = %s, {column['sent_at']} = %s, "  # noqa: S608 (names from the model, placeholders only)
-            f"{column['status_at']} = %s, {column['language']} = %s, "
-            f"{column['content']} = %s, {column['content_sha256']} = %s, "
-            f"{column['last_error']} = '', {column['claimed_at']} = NULL, "
-            f"{column['next_attempt_at']} = NULL, "
-            f"{column['esp_message_id']} = CASE {pk} {whens} END "
-            f"WHERE {pk} IN ({marks}) AND {column['status']} = %s",
+            f"UPDATE {table} SET "  # noqa: S608 (names from the model, placeholders only)
+            + _sent_set(
+                column,
+                language="%s",
+                content="%s",
+                sha256="%s",
+                esp_id=f"CASE {pk} {whens} END",
+            )
+            + f" WHERE {pk} IN ({marks}) AND {column['status']} = %s",
             [
                 status_after_send(),
                 at,
