@@ -87,8 +87,11 @@ class _Person:
 class _Recipient:
     """A recipient as sending reads them; ``employee`` is a _Person."""
 
-    __slots__ = (*(n for n in _RECIPIENT_FIELDS if n != "employee"), "employee_id")
-    __slots__ += ("employee",)
+    __slots__ = (
+        *(n for n in _RECIPIENT_FIELDS if n != "employee"),
+        "employee_id",
+        "employee",
+    )
 
     def __init__(self, values: Sequence[object], employee: _Person) -> None:
         (
