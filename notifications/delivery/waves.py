@@ -7,20 +7,24 @@ next opening (scheduling.person_send_at); deliveries_enqueue hands a row to
 the workers once that time has come. The time is computed once per zone,
 never per person: people are grouped by (time zone, country) first.
 
-On PostgreSQL the rows are written by one ``INSERT … SELECT`` (the waves
-joined in from three arrays): creating 20,000 rows as Python objects took
-the tick about two seconds, longer than sending them through an ESP. SQLite
-keeps the portable path (bulk_create in batches).
+On PostgreSQL the rows are written by ``INSERT … SELECT`` (the waves
+joined in from three arrays), one per slice of recipients: creating 20,000
+rows as Python objects took the tick about two seconds, longer than sending
+them through an ESP, and writing them all in one transaction kept every
+worker waiting for the last row (StepRows). SQLite keeps the portable path
+(bulk_create in batches, one transaction).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -99,19 +103,23 @@ def _new_delivery(
     )
 
 
-def _audience_rows(step: Step, waves: Waves) -> Iterator[Delivery]:
-    rows = (
-        _audience(step)
-        .values_list(
-            "id",
-            "employee__email",
-            "language",
-            "employee__email_status",
-            "employee__time_zone",
-            "employee__country",
-        )
-        .order_by("id")
-    )
+def _audience_rows(
+    step: Step, waves: Waves, bounds: tuple[int | None, int | None]
+) -> Iterator[Delivery]:
+    after, up_to = bounds
+    audience = _audience(step)
+    if after is not None:
+        audience = audience.filter(id__gt=after)
+    if up_to is not None:
+        audience = audience.filter(id__lte=up_to)
+    rows = audience.values_list(
+        "id",
+        "employee__email",
+        "language",
+        "employee__email_status",
+        "employee__time_zone",
+        "employee__country",
+    ).order_by("id")
     for recipient_id, email, language, status, tz, country in rows.iterator(2000):
         yield _new_delivery(
             step,
@@ -159,70 +167,119 @@ def _bulk_create(rows: Iterable[Delivery]) -> None:
         Delivery.objects.bulk_create(batch, ignore_conflicts=True)
 
 
-def deliveries_create(
-    step: Step, *, now: datetime, lease: datetime | None = None
-) -> tuple[int, list[int]]:
-    """Create the step's rows with their waves.
+class StepRows:
+    """A due step's rows with their waves, written at once or in slices.
 
-    Returns how many rows the step has, and the ids of those created already
-    leased to the broker: with ``lease`` (the end of an enqueue lease), on
-    PostgreSQL, the rows due now are written as deliveries_enqueue would
-    leave them (claimed_at now, next_attempt_at the lease's end), so the
-    tick hands them to the workers without writing them a second time.
+    With ``lease`` (the end of an enqueue lease), on PostgreSQL, the rows due
+    now are written as deliveries_enqueue would leave them (claimed_at now,
+    next_attempt_at the lease's end), so the tick hands them to the workers
+    without writing them a second time; ``create`` returns their ids.
+
+    On PostgreSQL an audience step can be written in slices of recipients
+    (``slices``), each in its own transaction, so that the workers start on
+    the first slice while the next ones are written (dispatch.step_dispatch).
+    Each slice is an ``INSERT … ON CONFLICT DO NOTHING`` over a range of
+    recipient ids: written twice (two ticks, or a tick resuming a stopped
+    one), a slice adds nothing and returns no id, so no row is handed over
+    twice.
     """
-    waves = Waves(step, now)
-    leased: list[int] = []
-    if step.kind == StepKind.MANAGER_DIGEST:
-        _bulk_create(_digest_rows(step, waves))
-    elif connection.vendor == "postgresql":
-        leased = _audience_insert_select(step, waves, lease)
-    else:
-        _bulk_create(_audience_rows(step, waves))
-    return Delivery.objects.filter(step=step).count(), leased
 
+    def __init__(self, step: Step, *, now: datetime, lease: datetime | None) -> None:
+        self.step = step
+        self.waves = Waves(step, now)
+        self.lease = lease
+        self._wave_arrays: list[list] | None = None
 
-def _audience_insert_select(
-    step: Step, waves: Waves, lease: datetime | None
-) -> list[int]:
-    """The audience's rows in one statement (PostgreSQL); the ids leased."""
-    # With the window off everyone's wave is now: the people's zones need
-    # not be read (a scan of the whole audience).
-    pairs = (
-        _audience(step)
-        .values_list("employee__time_zone", "employee__country")
-        .distinct()
-        .order_by()
-        if waves.window.enabled
-        else ()
-    )
-    zones, countries, ats = [], [], []
-    for tz, country in pairs:
-        wave = waves.at(tz, country)
-        if wave is not None:
-            zones.append(tz)
-            countries.append(country)
-            ats.append(wave)
-    at = timezone.now()
-    ok = [EmailStatus.OK]
-    params = [
-        step.pk,
-        *ok,
-        DeliveryStatus.QUEUED,
-        DeliveryStatus.SKIPPED,
-        *ok,
-        _bad_address(),
-        *ok,
-        lease,
-        *ok,
-        waves.now if lease else None,
-        at,
-        at,
-        *([zones, countries, ats] if ats else []),
-        step.campaign_id,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(step, waves=bool(ats)), params)
-        return sorted(pk for pk, leased in cursor.fetchall() if leased)
+    @property
+    def sliced(self) -> bool:
+        """Whether this step's rows can be written in several transactions."""
+        return (
+            connection.vendor == "postgresql"
+            and self.step.kind != StepKind.MANAGER_DIGEST
+        )
+
+    def slices(self, size: int) -> list[tuple[int | None, int | None]]:
+        """Ranges ``(after, up_to]`` of recipient ids, ``size`` recipients of
+        the campaign each (fewer people when some are not in this step's
+        audience); None: open-ended. One pass over the campaign's recipients
+        (the index on their campaign)."""
+        bounds = list(
+            Recipient.objects.filter(campaign_id=self.step.campaign_id)
+            .annotate(n=Window(RowNumber(), order_by="id"))
+            .annotate(m=F("n") % size)
+            .filter(m=0)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        edges: list[int | None] = [None, *bounds, None]
+        return list(pairwise(edges))
+
+    def create(self, bounds: tuple[int | None, int | None] = (None, None)) -> list[int]:
+        """Write the rows (of the recipients in ``bounds``); the ids leased."""
+        if self.step.kind == StepKind.MANAGER_DIGEST:
+            _bulk_create(_digest_rows(self.step, self.waves))
+        elif connection.vendor == "postgresql":
+            return self._insert_select(bounds)
+        else:
+            _bulk_create(_audience_rows(self.step, self.waves, bounds))
+        return []
+
+    def count(self) -> int:
+        return Delivery.objects.filter(step=self.step).count()
+
+    def _arrays(self) -> list[list]:
+        """The waves as three arrays (zones, countries, times): the people
+        whose window is closed now; read once per step, not per slice."""
+        if self._wave_arrays is None:
+            # With the window off everyone's wave is now: the people's zones
+            # need not be read (a scan of the whole audience).
+            pairs = (
+                _audience(self.step)
+                .values_list("employee__time_zone", "employee__country")
+                .distinct()
+                .order_by()
+                if self.waves.window.enabled
+                else ()
+            )
+            zones, countries, ats = [], [], []
+            for tz, country in pairs:
+                wave = self.waves.at(tz, country)
+                if wave is not None:
+                    zones.append(tz)
+                    countries.append(country)
+                    ats.append(wave)
+            self._wave_arrays = [zones, countries, ats] if ats else []
+        return self._wave_arrays
+
+    def _insert_select(self, bounds: tuple[int | None, int | None]) -> list[int]:
+        """The audience's rows in one statement (PostgreSQL); the ids leased."""
+        step, lease, arrays = self.step, self.lease, self._arrays()
+        at = timezone.now()
+        ok = [EmailStatus.OK]
+        after, up_to = bounds
+        params = [
+            step.pk,
+            *ok,
+            DeliveryStatus.QUEUED,
+            DeliveryStatus.SKIPPED,
+            *ok,
+            _bad_address(),
+            *ok,
+            lease,
+            *ok,
+            self.waves.now if lease else None,
+            at,
+            at,
+            *arrays,
+            step.campaign_id,
+            *[bound for bound in bounds if bound is not None],
+        ]
+        sql = _insert_sql(
+            step, waves=bool(arrays), after=after is not None, up_to=up_to is not None
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return sorted(pk for pk, leased in cursor.fetchall() if leased)
 
 
 _COLUMNS = (
@@ -242,9 +299,10 @@ _COLUMNS = (
 )
 
 
-def _insert_sql(step: Step, *, waves: bool) -> str:
-    """The INSERT … SELECT of _audience_insert_select, its parameters in
-    that function's order; the waves joined from three arrays when any."""
+def _insert_sql(step: Step, *, waves: bool, after: bool, up_to: bool) -> str:
+    """The INSERT … SELECT of StepRows._insert_select, its parameters in
+    that method's order; the waves joined from three arrays when any; the
+    recipients after / up to an id when ``after`` / ``up_to``."""
     q = connection.ops.quote_name
     d, r, e = Delivery._meta, Recipient._meta, Employee._meta
 
@@ -264,6 +322,7 @@ def _insert_sql(step: Step, *, waves: bool) -> str:
     # when leased (queued, due now).
     wave_value = f"CASE WHEN {ok} THEN COALESCE({wave}, %s::timestamptz) END"
     claimed_value = f"CASE WHEN {ok} AND {wave} IS NULL THEN %s::timestamptz END"
+    rid = q("id")
     unacknowledged = (
         ""
         if step.kind == StepKind.FIRST
@@ -280,6 +339,8 @@ def _insert_sql(step: Step, *, waves: bool) -> str:
         f"{wave_join}"
         f"WHERE r.{col(r, 'campaign')} = %s AND e.{col(e, 'is_active')} "
         f"{unacknowledged}"
+        f"{f'AND r.{rid} > %s ' if after else ''}"
+        f"{f'AND r.{rid} <= %s ' if up_to else ''}"
         f"ORDER BY r.{q('id')} ON CONFLICT DO NOTHING "
         f"RETURNING {q('id')}, {col(d, 'claimed_at')} IS NOT NULL"
     )
