@@ -12,7 +12,6 @@ HR id, the configured languages with a warning for the others).
 from __future__ import annotations
 
 import functools
-import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +25,7 @@ from directory.scim import paths
 from directory.scim.errors import ScimError, invalid_value
 from employees.importing.validating import address_normalise
 from employees.models import Employee
+from employees.timezones import zone_spelled
 
 _BASE_TABLE: dict[tuple[str, str, str | None], str] = {
     ("core", "username", None): "user_name",
@@ -184,11 +184,6 @@ def _active(value: Any) -> bool:
     raise invalid_value("active: true or false is expected.")
 
 
-@functools.cache
-def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
-
-
 def _limit(name: str) -> int:
     return Employee._meta.get_field(name).max_length or 150
 
@@ -245,11 +240,16 @@ def _language(values: dict, warnings: list[str]) -> str:
 
 
 def _time_zone(values: dict, warnings: list[str]) -> str:
+    """The IANA name, read as the staff file and the admin read it
+    ("europe/warsaw" is Europe/Warsaw: employees.timezones.zone_spelled)."""
     raw = _text(values, "time_zone", 64)
-    if raw and raw not in _time_zones():
+    if not raw:
+        return ""
+    zone = zone_spelled(raw)
+    if zone is None:
         warnings.append(f"Unknown time zone {raw!r}; the organisation's is used.")
         return ""
-    return raw
+    return zone
 
 
 def _manager(values: dict, current: Employee | None, warnings: list[str]) -> int | None:

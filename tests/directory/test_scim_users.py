@@ -51,8 +51,11 @@ def test_an_unsupported_language_falls_back_with_a_warning(scim, settings):  # n
 def test_a_time_zone_is_kept_and_an_unknown_one_dropped(scim):  # noqa: F811
     good = scim.post("Users", user("tz@example.com", timezone="Europe/Warsaw")).json()
     bad = scim.post("Users", user("tz2@example.com", timezone="Mars/Olympus")).json()
+    # Any case, as the staff file's column and the admin's form read it.
+    lower = scim.post("Users", user("tz3@example.com", timezone="europe/lisbon")).json()
     assert Employee.objects.get(pk=good["id"]).time_zone == "Europe/Warsaw"
     assert Employee.objects.get(pk=bad["id"]).time_zone == ""
+    assert Employee.objects.get(pk=lower["id"]).time_zone == "Europe/Lisbon"
 
 
 def test_the_country_attribute_is_configurable(scim, settings):  # noqa: F811
