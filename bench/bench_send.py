@@ -26,6 +26,7 @@ ratios hold, and the load average is printed.
 
     .venv/bin/python bench/bench_send.py --mode esp
     .venv/bin/python bench/bench_send.py --mode smtp
+    .venv/bin/python bench/bench_send.py --mode esp --slice-rows 1000000   # the step in one transaction
     .venv/bin/python bench/bench_send.py --database-url postgres://postgres@127.0.0.1:5432/bench_send
 
 Needs PostgreSQL (the database named in --database-url is dropped and
@@ -93,6 +94,12 @@ def main() -> None:
     parser.add_argument("--zones", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
+        "--slice-rows",
+        type=int,
+        help="recipients per slice of the tick (dispatch.SLICE_ROWS, 2,000); "
+        "a number above --recipients writes the step in one transaction",
+    )
+    parser.add_argument(
         "--database-url", default="postgres://postgres@127.0.0.1:5432/bench_send"
     )
     parser.add_argument("--reference-child", help=argparse.SUPPRESS)
@@ -142,6 +149,10 @@ def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
     from tests.workers import celery_worker, client_app
 
     call_command("migrate", verbosity=0)
+    if args.slice_rows:
+        from notifications.delivery import dispatch
+
+        dispatch.SLICE_ROWS = args.slice_rows
     languages = tuple(code for code, _name in EU_LANGUAGES)[: args.languages]
     zones = TEN_ZONES[: args.zones]
     started = time.perf_counter()
@@ -418,6 +429,19 @@ def reference_child(raw: str) -> None:
 # --- Report ---------------------------------------------------------------------
 
 
+def slices(args: argparse.Namespace) -> str:
+    """How the tick wrote each step (dispatch.SLICE_ROWS, PostgreSQL)."""
+    from django.db import connection
+
+    from notifications.delivery import dispatch
+
+    if connection.vendor != "postgresql":
+        return "each step in one transaction (SQLite)"
+    if dispatch.SLICE_ROWS >= args.recipients:
+        return "each step in one transaction"
+    return f"each step in slices of {dispatch.SLICE_ROWS:,} people"
+
+
 def _report(
     args: argparse.Namespace,
     figures: dict[str, list[Figure]],
@@ -436,7 +460,8 @@ def _report(
     setup = (
         f"{args.workers} worker(s) x {args.concurrency} processes, "
         f"{'batch' if args.mode == 'esp' else 'chunk'} "
-        f"{args.batch if args.mode == 'esp' else args.chunk}"
+        f"{args.batch if args.mode == 'esp' else args.chunk}, "
+        f"the tick writing {slices(args)}"
     )
     print(f"{args.mode} ({setup}), medians of {args.rounds} round(s):")
     print(
