@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -558,19 +558,29 @@ def campaign_cancel(
             cancelled_at=now,
         ):
             return False
-        campaign.steps.filter(status__in=(StepStatus.PENDING, StepStatus.DUE)).update(
-            status=StepStatus.SKIPPED, status_reason=_("Campaign cancelled.")
-        )
-        # Rows not yet claimed will not be sent; a row already "sending" is
-        # in a worker's hands and finishes.
-        Delivery.objects.filter(
-            step__campaign=campaign, status=DeliveryStatus.QUEUED
-        ).update(
-            status=DeliveryStatus.SKIPPED,
-            last_error=_("Campaign cancelled."),
-            status_at=now,
+        cancelled_skip(
+            steps=campaign.steps.filter(
+                status__in=(StepStatus.PENDING, StepStatus.DUE)
+            ),
+            deliveries=Delivery.objects.filter(step__campaign=campaign),
+            now=now,
         )
     return True
+
+
+def cancelled_skip(
+    *, steps: QuerySet[Step], deliveries: QuerySet[Delivery], now: datetime
+) -> None:
+    """What a cancellation leaves of a campaign: ``steps`` skipped, and the
+    queued rows of ``deliveries`` too (not yet claimed, they will not be
+    sent; a row already "sending" is in a worker's hands and finishes). Also
+    the dispatcher's, for the rows of a step it wrote after the
+    cancellation (dispatch._step_heartbeat)."""
+    reason = _("Campaign cancelled.")
+    steps.update(status=StepStatus.SKIPPED, status_reason=reason)
+    deliveries.filter(status=DeliveryStatus.QUEUED).update(
+        status=DeliveryStatus.SKIPPED, last_error=reason, status_at=now
+    )
 
 
 # --- Preview and test ------------------------------------------------------

@@ -264,12 +264,10 @@ def _step_heartbeat(step: Step, at: datetime) -> bool:
     if Campaign.objects.filter(
         pk=step.campaign_id, status=CampaignStatus.CANCELLED
     ).exists():
-        reason = _("Campaign cancelled.")
-        Step.objects.filter(pk=step.pk, status=StepStatus.DISPATCHING).update(
-            status=StepStatus.SKIPPED, status_reason=reason
-        )
-        Delivery.objects.filter(step=step, status=DeliveryStatus.QUEUED).update(
-            status=DeliveryStatus.SKIPPED, last_error=reason, status_at=at
+        services.cancelled_skip(
+            steps=Step.objects.filter(pk=step.pk, status=StepStatus.DISPATCHING),
+            deliveries=Delivery.objects.filter(step=step),
+            now=at,
         )
     return False
 
