@@ -429,7 +429,7 @@ def reference_child(raw: str) -> None:
 # --- Report ---------------------------------------------------------------------
 
 
-def slices(args: argparse.Namespace) -> str:
+def _slicing(args: argparse.Namespace) -> str:
     """How the tick wrote each step (dispatch.SLICE_ROWS, PostgreSQL)."""
     from django.db import connection
 
@@ -461,7 +461,7 @@ def _report(
         f"{args.workers} worker(s) x {args.concurrency} processes, "
         f"{'batch' if args.mode == 'esp' else 'chunk'} "
         f"{args.batch if args.mode == 'esp' else args.chunk}, "
-        f"the tick writing {slices(args)}"
+        f"the tick writing {_slicing(args)}"
     )
     print(f"{args.mode} ({setup}), medians of {args.rounds} round(s):")
     print(

@@ -40,8 +40,8 @@ def zone_known(name: str) -> ZoneInfo | None:
 @lru_cache(maxsize=1024)
 def zone_spelled(raw: str) -> str | None:
     """The IANA name ``raw`` spells (any case: "europe/warsaw"), or None:
-    how a person's zone is read where people type it (the staff file, the
-    admin's employee page)."""
+    how a person's zone is read wherever it comes from (the staff file and
+    LDAP through it, the admin's employee page, SCIM)."""
     try:
         return ZoneInfo(raw).key
     except (ZoneInfoNotFoundError, ValueError, OSError):

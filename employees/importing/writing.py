@@ -13,8 +13,9 @@ and checks one block while Python reads the next.
 
 Each new employee gets their id from the table's own sequence when their
 row is read, in blocks (``nextval`` a block at a time, from a few hundred up
-to ``_MOST_IDS``, the next asked for when half of one is used): a row then carries its manager's id whatever the order of
-managers and reports in the file. Ids left in the last block are not used,
+to ``_MOST_IDS``, the next asked for when half of one is used): a row then
+carries its manager's id whatever the order of managers and reports in the
+file. Ids left in the last block are not used,
 as after a rolled-back import.
 
 The manager foreign key (DEFERRABLE INITIALLY DEFERRED, as Django creates
