@@ -83,6 +83,16 @@ def _manager_key_name() -> str:
         return connection.ops.quote_name(cursor.fetchone()[0])
 
 
+def _sequence_name() -> str:
+    """The sequence giving the employees' ids."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_serial_sequence(%s, %s)",
+            [Employee._meta.db_table, Employee._meta.pk.column],
+        )
+        return cursor.fetchone()[0]
+
+
 class NewRows:
     """New employees, COPYed into the table as they are decided."""
 
@@ -118,6 +128,7 @@ class NewRows:
         self._low = 0
         self._block = _FIRST_IDS
         self._key = _manager_key_name()
+        self._sequence = _sequence_name()
         self._set_key("IMMEDIATE")
         connection.ensure_connection()
         self._raw = connection.connection  # psycopg's, usable from a thread
@@ -146,20 +157,31 @@ class NewRows:
             self._block = min(self._block * 4, _MOST_IDS)
         if not ids:
             assert self._next_ids is not None
-            ids.extend(sorted(_wait(self._next_ids), reverse=True))
+            ids.extend(_wait(self._next_ids))
             self._next_ids = None
             self._low = len(ids) // 2
         return ids.pop()
 
     def _fetch_ids(self, count: int) -> list[int]:
-        """In the worker thread: ``count`` ids from the table's sequence."""
+        """In the worker thread: ``count`` ids from the table's sequence,
+        highest first (``new_id`` takes them from the end).
+
+        The sequence is named once (``pg_get_serial_sequence`` per row cost
+        a catalogue lookup each: 16,384 ids took 60 ms, 13 ms without), and
+        the ids come back as their lowest and highest when nobody else took
+        one meanwhile: ``count`` distinct values within a span of ``count``
+        are that whole span. Otherwise (another session's inserts
+        interleaved), the values themselves."""
         with self._raw.cursor() as cursor:
             cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) "
-                "FROM generate_series(1, %s)",
-                [Employee._meta.db_table, Employee._meta.pk.column, count],
+                "SELECT min(v), max(v), CASE WHEN max(v) - min(v) + 1 = count(*) "
+                "THEN NULL ELSE array_agg(v ORDER BY v DESC) END "
+                "FROM (SELECT nextval(%s::regclass) AS v "
+                "FROM generate_series(1, %s)) AS ids",
+                [self._sequence, count],
             )
-            return [row[0] for row in cursor.fetchall()]
+            low, high, scattered = cursor.fetchone()
+        return list(range(high, low - 1, -1)) if scattered is None else scattered
 
     def add(self, row: Row, pk: int, manager_id: int | None) -> None:
         # Joined by hand, in a third of csv.writer's time (the hot path of a

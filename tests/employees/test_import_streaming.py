@@ -140,6 +140,29 @@ def test_a_large_file_links_every_manager_named_earlier_later_or_in_a_cycle():
     )
 
 
+@pytest.mark.postgres
+def test_ids_from_a_sequence_shared_with_other_writers_are_each_used_once():
+    """The import takes its new employees' ids from the table's sequence in
+    blocks, read back as a span when nobody else took one meanwhile. Other
+    writers' ids inside a block (simulated: a sequence counting by 3) must
+    not make the import reuse or invent one."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence('employees_employee', 'id')")
+        sequence = cursor.fetchone()[0]
+        cursor.execute(f"ALTER SEQUENCE {sequence} INCREMENT BY 3")
+    result = run_import(_many())
+    assert (result.created, result.error_count) == (MANY + 2, 0)
+    ids = list(Employee.objects.values_list("id", flat=True))
+    assert len(set(ids)) == MANY + 2
+    assert {pk % 3 for pk in ids} == {ids[0] % 3}  # every one from the sequence
+    managers = dict(Employee.objects.values_list("email", "manager__email"))
+    assert all(
+        managers[f"p{i}@example.com"] == (_manager(i) or None) for i in range(MANY)
+    )
+
+
 def test_an_existing_employee_gets_a_new_manager_named_later_in_the_file():
     Employee.objects.create(email="ann@example.com", department="IT")
     text = (
