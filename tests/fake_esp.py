@@ -105,6 +105,28 @@ class SmtpSink:
         }
 
 
+_BATCHES = ("/email/batchWithTemplates", "/email/batch")
+# A message's "To" key in anymail's JSON (json.dumps' default separators).
+# Inside a JSON string every quote is escaped, so these bytes only ever
+# start a key "To" and its value.
+_TO = b'"To": "'
+
+
+def _addressees(body: bytes) -> list[str]:
+    """Each message's "To", found with bytes.find (C speed: a regular
+    expression scanning the bytes was slower than json.loads itself)."""
+    found = []
+    at = body.find(_TO)
+    while at >= 0:
+        start = at + len(_TO)
+        end = body.index(b'"', start)
+        while body[end - 1] == 0x5C:  # an escaped quote inside the address
+            end = body.index(b'"', end + 1)
+        found.append(json.loads(body[start - 1 : end + 1]))
+        at = body.find(_TO, end)
+    return found
+
+
 @dataclass
 class FakePostmark:
     """Postmark's /email, /email/batch and /email/batchWithTemplates on loopback."""
@@ -188,6 +210,13 @@ class FakePostmark:
             if self.failures < self.fail_first:
                 self.failures += 1
                 return self.fail_status, {"ErrorCode": 0, "Message": "Slow down"}
+            if not self.keep_messages and path in _BATCHES:
+                # Counting only (the benchmarks): each message's "To" found
+                # in the bytes, not the whole body parsed. A 500-message call
+                # in Bulgarian or Greek is about 4 MB of JSON (anymail writes
+                # \u escapes), and parsing it cost the sink more CPU than the
+                # sender spent making it, on the cores the benchmark measures.
+                return 200, [self._one({"To": to}) for to in _addressees(body)]
             data = json.loads(body)
             if path == "/email/batchWithTemplates":
                 return 200, [self._one(m) for m in data["Messages"]]
