@@ -198,16 +198,20 @@ class StepRows:
             and self.step.kind != StepKind.MANAGER_DIGEST
         )
 
-    def slices(self, size: int) -> list[tuple[int | None, int | None]]:
+    def slices(
+        self, size: int, *, first: int | None = None
+    ) -> list[tuple[int | None, int | None]]:
         """Ranges ``(after, up_to]`` of recipient ids, ``size`` recipients of
         the campaign each (fewer people when some are not in this step's
-        audience); None: open-ended. One pass over the campaign's recipients
-        (the index on their campaign)."""
+        audience), the first ``first`` when given (smaller: the workers
+        start sooner); None: open-ended. One pass over the campaign's
+        recipients (the index on their campaign)."""
+        first = size if first is None else max(1, min(first, size))
         bounds = list(
             Recipient.objects.filter(campaign_id=self.step.campaign_id)
             .annotate(n=Window(RowNumber(), order_by="id"))
-            .annotate(m=F("n") % size)
-            .filter(m=0)
+            .annotate(m=(F("n") - first) % size)
+            .filter(m=0, n__gte=first)
             .order_by("id")
             .values_list("id", flat=True)
         )

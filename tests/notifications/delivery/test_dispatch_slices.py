@@ -30,8 +30,8 @@ PEOPLE = 10
 
 @pytest.fixture
 def small_slices(monkeypatch, settings):
-    monkeypatch.setattr(dispatch, "SLICE_ROWS", 3)  # 10 people: 4 slices
-    settings.SEND_CHUNK_SIZE = 2
+    monkeypatch.setattr(dispatch, "SLICE_ROWS", 3)
+    settings.SEND_CHUNK_SIZE = 2  # 10 people: slices of 2 (one chunk), 3, 3, 2
     settings.SEND_ENQUEUE_LEASE = 600  # no lease expires within a test
     settings.SEND_CLAIM_TIMEOUT = 30
 
@@ -55,8 +55,9 @@ def test_the_workers_get_the_first_rows_before_the_last_are_written(small_slices
 
     report = dispatch.dispatch_tick(enqueue=enqueue)
     assert report.deliveries_created == PEOPLE and report.enqueued == PEOPLE
-    status, written, _chunk = seen[0]
-    assert status == StepStatus.DISPATCHING and written == 3
+    status, written, chunk = seen[0]
+    # The first slice is one chunk: the workers start on it at once.
+    assert status == StepStatus.DISPATCHING and written == len(chunk) == 2
     assert [written for _s, written, _c in seen][-1] == PEOPLE
     handed = [pk for _s, _w, chunk in seen for pk in chunk]
     assert sorted(handed) == sorted(
@@ -86,13 +87,13 @@ def test_a_dispatch_stopped_half_way_is_finished_by_a_later_tick(
     monkeypatch.setattr(waves.StepRows, "create", create)
     step = _first_step(campaign)
     assert step.status == StepStatus.DISPATCHING
-    assert Delivery.objects.filter(step=step).count() == 6
-    assert len(handed) == 6  # the two slices committed went to the workers
+    assert Delivery.objects.filter(step=step).count() == 5
+    assert len(handed) == 5  # the two slices committed went to the workers
 
     # Within the claim timeout the stopped dispatcher might still be alive:
     # a tick leaves its step alone.
     report = dispatch.dispatch_tick(enqueue=handed.extend)
-    assert report.steps_dispatched == 0 and len(handed) == 6
+    assert report.steps_dispatched == 0 and len(handed) == 5
 
     later = timezone.now() + timedelta(seconds=31)
     report = dispatch.dispatch_tick(enqueue=handed.extend, now=later)
