@@ -5,8 +5,9 @@ Delivery rows created and leased, the chunks handed to Redis) to the last
 message received by the sink, through N real Celery worker processes: an
 aiosmtpd sink on loopback (``--mode smtp``), or anymail batch sending to a
 Postmark-shaped fake API on loopback (``--mode esp``), served from a process
-of its own (bench.common.SinkApart). The sink counts what it received; the line of each figure says how many of how many arrived, and
-that the database recorded every one as sent.
+of its own (bench.common.SinkApart). The sink counts what it received; the
+line of each figure says how many of how many arrived, and that the
+database recorded every one as sent.
 
 In the same run, alternating, ``--rounds`` times:
 
