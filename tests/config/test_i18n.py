@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gettext
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -204,3 +205,79 @@ def test_it_reimports_a_directory_exported_in_french(dpo):
         "manager", "hr_id",
     }  # fmt: skip
     assert plan.creates == [] and plan.updates == []
+
+
+# ------------------------------------------------------- the staff commands
+
+# Run in a fresh Python per language: a command's help is read when its
+# module is imported, in the language of LANGUAGE_CODE, as for a person
+# typing ``python manage.py import_employees --help``.
+_HELP_TEXTS = """
+import json
+import django
+from django.core.management import get_commands, load_command_class
+from django.core.management.base import BaseCommand
+
+django.setup()
+ours = {
+    name: app for name, app in get_commands().items()
+    if not app.startswith("django.") and app.split(".")[0] in {%(apps)s}
+}
+plain = {a.dest for a in BaseCommand().create_parser("manage.py", "x")._actions}
+texts = {}
+for name, app in sorted(ours.items()):
+    parser = load_command_class(app, name).create_parser("manage.py", name)
+    texts[name] = [parser.description] + [
+        f"{a.dest}: {a.help}" for a in parser._actions if a.dest not in plain
+    ]
+print(json.dumps(texts))
+"""
+PROJECT_APPS = ("api", "audit", "console", "directory", "employees", "notifications")
+
+
+def _fresh_python(args: list[str], language: str, tmp_path: Path) -> str:
+    """What ``python ARGS`` prints under LANGUAGE_CODE=``language``."""
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "VAR_DIR": str(tmp_path),
+            "LANGUAGE_CODE": language,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _command_help(language: str, tmp_path: Path) -> dict[str, list[str]]:
+    script = _HELP_TEXTS % {"apps": ", ".join(repr(a) for a in PROJECT_APPS)}
+    return json.loads(_fresh_python(["-c", script], language, tmp_path))
+
+
+def test_every_staff_command_explains_itself_in_french_and_english(tmp_path):
+    english, french = _command_help("en", tmp_path), _command_help("fr", tmp_path)
+    assert english.keys() == french.keys()
+    assert {"import_employees", "create_campaign", "api_key"} <= english.keys()
+    same = [
+        f"{name}: {text}"
+        for name, texts in english.items()
+        for text, translated in zip(texts, french[name], strict=True)
+        if text == translated or text.endswith(": None")
+    ]
+    assert not same, "Help missing, or in English to a French reader:\n" + "\n".join(
+        same
+    )
+
+
+def test_the_import_command_answers_help_in_the_configured_language(tmp_path):
+    command = ["manage.py", "import_employees", "--help"]
+    french = " ".join(_fresh_python(command, "fr", tmp_path).split())
+    assert "Importe la liste du personnel depuis un fichier CSV ou XLSX." in french
+    assert "ne rien écrire ; indiquer ce qui se passerait" in french
+    english = " ".join(_fresh_python(command, "en", tmp_path).split())
+    assert "Import the staff list from a CSV or XLSX file." in english

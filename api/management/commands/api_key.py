@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from api.keys import key_create
 from api.models import ApiKey, Role
@@ -16,25 +17,40 @@ from audit.services import os_user
 
 
 class Command(BaseCommand):
-    help = "Create an API key with a role's permissions; prints it once."
+    help = _("Create an API key with a role's permissions; prints it once.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("name")
-        parser.add_argument("--role", required=True, choices=list(Role.values))
-        parser.add_argument("--expires-days", type=int, default=None)
+        parser.add_argument("name", help=_("what the key is for, e.g. 'HRIS export'"))
+        parser.add_argument(
+            "--role",
+            required=True,
+            choices=list(Role.values),
+            help=_("the permissions of this role, as a user with it has"),
+        )
+        parser.add_argument(
+            "--expires-days",
+            type=int,
+            default=None,
+            metavar="N",
+            help=_("the key stops working after N days (default: never)"),
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         name = str(options["name"]).strip()
         if not name or len(name) > 100:
-            raise CommandError("NAME must be 1 to 100 characters.")
+            raise CommandError(_("The name must have 1 to 100 characters."))
         if ApiKey.objects.filter(name=name).exists():
-            raise CommandError(f"A key named {name!r} exists (revoke it in the admin).")
+            raise CommandError(
+                _("A key named %(name)s exists already (revoke it in the admin).")
+                % {"name": repr(name)}
+            )
         days = options["expires_days"]
         expires = timezone.now() + timedelta(days=days) if days else None
         key, clear = key_create(
             name=name, role=str(options["role"]), actor=os_user(), expires_at=expires
         )
         self.stdout.write(
-            f"API key {key.name!r} ({key.role}) created; it is shown once, keep it now:"
+            _("API key %(name)s (%(role)s) created; it is shown once, keep it now:")
+            % {"name": repr(key.name), "role": key.role}
         )
         self.stdout.write(clear)

@@ -15,7 +15,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("username")
+        parser.add_argument(
+            "username", help=_("the account that may log in with its password")
+        )
         parser.add_argument(
             "--minutes",
             type=int,

@@ -28,8 +28,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("campaign")
-        parser.add_argument("out", type=Path)
+        parser.add_argument("campaign", help=_("the campaign's id or name"))
+        parser.add_argument(
+            "out", type=Path, help=_("the ZIP file to write, in an existing folder")
+        )
         parser.add_argument(
             "--no-timestamp",
             action="store_true",

@@ -15,7 +15,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("file", type=Path)
+        parser.add_argument(
+            "file", type=Path, help=_("the evidence export (CSV or HTML) to check")
+        )
         parser.add_argument(
             "--offline",
             action="store_true",

@@ -34,27 +34,31 @@ def _os_user() -> str:
 
 
 class Command(BaseCommand):
-    help = "Import the staff list from the LDAP / Active Directory server."
+    help = _("Import the staff list from the LDAP / Active Directory server.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--dry-run",
             action="store_true",
-            help="write nothing; report what would happen",
+            help=_("write nothing; report what would happen"),
         )
         parser.add_argument(
             "--skip-invalid",
             action="store_true",
-            help="import the valid entries, report the others",
+            help=_("import the valid entries, report the others"),
         )
         parser.add_argument(
             "--confirm-deactivate",
             type=int,
             metavar="N",
-            help="confirm that N employees are deactivated (required above "
-            "IMPORT_DEACTIVATE_WARN_PERCENT of the active staff)",
+            help=_(
+                "confirm that N employees are deactivated (required above "
+                "IMPORT_DEACTIVATE_WARN_PERCENT of the active staff)"
+            ),
         )
-        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument(
+            "--json", action="store_true", help=_("print one JSON object")
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:

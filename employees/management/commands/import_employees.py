@@ -23,35 +23,39 @@ from employees.importing import ImportFileError, open_path
 
 
 class Command(BaseCommand):
-    help = "Import the staff list from a CSV or XLSX file."
+    help = _("Import the staff list from a CSV or XLSX file.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "file", help="CSV (UTF-8 or Windows-1252; , ; or tab) or XLSX file"
+            "file", help=_("CSV (UTF-8 or Windows-1252; , ; or tab) or XLSX file")
         )
         parser.add_argument(
             "--dry-run",
             action="store_true",
-            help="write nothing; report what would happen",
+            help=_("write nothing; report what would happen"),
         )
         parser.add_argument(
             "--skip-invalid",
             action="store_true",
-            help="import the valid rows, report the others",
+            help=_("import the valid rows, report the others"),
         )
         parser.add_argument(
             "--sync",
             action="store_true",
-            help="the file is the full list: deactivate the absent",
+            help=_("the file is the full list: deactivate the absent"),
         )
         parser.add_argument(
             "--confirm-deactivate",
             type=int,
             metavar="N",
-            help="with --sync: confirm that N employees are deactivated (required "
-            "above IMPORT_DEACTIVATE_WARN_PERCENT of the active staff)",
+            help=_(
+                "with --sync: confirm that N employees are deactivated (required "
+                "above IMPORT_DEACTIVATE_WARN_PERCENT of the active staff)"
+            ),
         )
-        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument(
+            "--json", action="store_true", help=_("print one JSON object")
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["file"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from notifications.campaigns.selectors import campaign_status
 from notifications.models import Campaign
@@ -15,16 +16,18 @@ def _find(ref: str) -> Campaign:
     if campaign is None and ref.isdigit():
         campaign = Campaign.objects.filter(pk=int(ref)).first()
     if campaign is None:
-        raise CommandError(f"No campaign with id or name {ref!r}")
+        raise CommandError(_("No campaign with id or name %(ref)r") % {"ref": ref})
     return campaign
 
 
 class Command(BaseCommand):
-    help = "Progress of a campaign (CAMPAIGN: id or name); --json for scripts."
+    help = _("Progress of a campaign (CAMPAIGN: id or name); --json for scripts.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("campaign")
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument("campaign", help=_("the campaign's id or name"))
+        parser.add_argument(
+            "--json", action="store_true", help=_("print one JSON object")
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         status = campaign_status(_find(options["campaign"]))

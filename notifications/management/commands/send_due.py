@@ -10,6 +10,7 @@ from dataclasses import asdict
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext as _
 
 from notifications.delivery.claim import SendReport
 from notifications.delivery.dispatch import dispatch_tick
@@ -17,13 +18,13 @@ from notifications.delivery.send import deliveries_send
 
 
 class Command(BaseCommand):
-    help = "Dispatch the due campaign steps and send the due messages now."
+    help = _("Dispatch the due campaign steps and send the due messages now.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--enqueue",
             action="store_true",
-            help="Hand the messages to the Celery workers instead of sending here.",
+            help=_("Hand the messages to the Celery workers instead of sending here."),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
