@@ -10,7 +10,9 @@ and an unchanged re-import, each by the project (``import_employees FILE
 --json``) and by the plain reference (``csv`` + ``bulk_create`` for the
 first import; ``csv`` + a bulk upsert, ``INSERT ... ON CONFLICT (hr_id) DO
 UPDATE`` 1,000 rows a statement, for the re-imports), rounds alternating
-project and reference; medians printed. Figures:
+project and reference; medians printed. A small file gets more rounds than
+``--rounds``, so that each size imports at least ``--rounds`` times 30,000 rows
+a phase (``_rounds``: 9 rounds at 10,000 rows for 3). Figures:
 
 - rows/s of the import itself: the project's ImportRun from start to finish
   (the file's checksum, reading, validating, writing, the audit entry), the
@@ -325,10 +327,24 @@ def _bench(args: argparse.Namespace) -> None:
             row[4] = rng.choice([d for d in DEPARTMENTS if d != row[4]])
         files["changed"] = tmp / f"staff-{rows}-changed.csv"
         _write(files["changed"], data)
-        rounds = [_round(files, env) for _ in range(args.rounds)]
+        rounds = [_round(files, env) for _ in range(_rounds(args.rounds, rows))]
         results[rows] = _report(rows, rounds)
     _growth(results)
     print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+# Rows a size's rounds import at least, each phase: see _rounds.
+STEADY_ROWS = 30_000
+
+
+def _rounds(asked: int, rows: int) -> int:
+    """``asked`` rounds, more for a small file: an import of 10,000 rows
+    lasts about 0.2 s and its figure moved by a fifth to a third between
+    runs of 3 rounds on the 2-core reference machine (27,477 to 52,230
+    rows/s for the same code), too much to tell whether rows/s are flat
+    from 10,000 rows. Each size imports at least ``asked`` times
+    STEADY_ROWS rows a phase (10,000 rows: 9 rounds for 3 asked)."""
+    return max(asked, -(-asked * STEADY_ROWS // rows))
 
 
 def _growth(results: dict[int, dict[str, float]]) -> None:
