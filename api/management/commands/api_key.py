@@ -25,7 +25,7 @@ class Command(BaseCommand):
             "--role",
             required=True,
             choices=list(Role.values),
-            help=_("the permissions of this role, as a user with it has"),
+            help=_("the key gets the permissions of a user with this role"),
         )
         parser.add_argument(
             "--expires-days",

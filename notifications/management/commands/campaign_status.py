@@ -4,11 +4,29 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from notifications.campaigns.selectors import campaign_status
 from notifications.models import Campaign
 
 _COLUMNS = ("targeted", "queued", "sent", "failed", "delivered", "bounced")
+
+
+def _headers() -> list[str]:
+    """The table's column titles in the active language; the values under
+    them stay the codes --json prints (a step's kind and status)."""
+    context = "campaign_status column"
+    return [
+        pgettext(context, "step"),
+        pgettext(context, "status"),
+        pgettext(context, "due"),
+        pgettext(context, "targeted"),
+        pgettext(context, "queued"),
+        pgettext(context, "sent"),
+        pgettext(context, "failed"),
+        pgettext(context, "delivered"),
+        pgettext(context, "bounced"),
+    ]
 
 
 def _find(ref: str) -> Campaign:
@@ -35,16 +53,18 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(status, ensure_ascii=False, indent=2))
             return
         self.stdout.write(
-            f"{status['name']} (#{status['id']}, ref {status['reference']}): "
-            f"{status['status']}, deadline {status['deadline']}"
+            _(
+                "%(name)s (#%(id)s, ref %(reference)s): %(status)s, deadline %(deadline)s"
+            )
+            % status
         )
         self.stdout.write(
-            f"Audience {status['audience']}, acknowledged {status['acknowledged']}"
+            _("Audience %(audience)s, acknowledged %(acknowledged)s") % status
         )
-        header = f"{'step':<15} {'status':<12} {'due':<26}" + "".join(
-            f"{c:>10}" for c in _COLUMNS
+        step, state, due, *counts = _headers()
+        self.stdout.write(
+            f"{step:<15} {state:<12} {due:<26}" + "".join(f"{c:>10}" for c in counts)
         )
-        self.stdout.write(header)
         for step in status["steps"]:
             self.stdout.write(
                 f"{step['kind']:<15} {step['status']:<12} {step['due'] or '-':<26}"

@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from notifications.campaigns import services
 from notifications.dashboard.figures import campaign_dashboard
@@ -166,6 +167,17 @@ def test_it_prints_a_readable_status(future_deadline):
     run("create_campaign", "Readable", "--deadline", future_deadline)
     out = run("campaign_status", "Readable")
     assert "Readable" in out and "manager_digest" in out
+
+
+@pytest.mark.django_db
+def test_it_prints_the_status_in_the_readers_language(future_deadline):
+    run("create_campaign", "Lisible", "--deadline", future_deadline)
+    with translation.override("fr"):
+        out = run("campaign_status", "Lisible")
+        with pytest.raises(CommandError, match="Aucune campagne"):
+            run("campaign_status", "nope")
+    assert "Public ciblé 0, prises de connaissance 0" in out
+    assert "ciblés" in out.splitlines()[2] and "targeted" not in out
 
 
 @pytest.mark.django_db
