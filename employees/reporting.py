@@ -44,19 +44,20 @@ FILE = Wording(
     warning=_("warning: line %(line)s, column %(column)s: %(message)s"),
     cannot=_("Cannot import: %(reason)s"),
     dry_run=_(
-        "Dry run, nothing written. Would create %(created)s, update %(updated)s, "
-        "unchanged %(unchanged)s, deactivate %(deactivated)s; %(errors)s invalid "
-        "rows out of %(rows)s."
+        "Dry run, nothing written. Would create %(created)s, update "
+        "%(updated)s, leave %(unchanged)s unchanged, deactivate "
+        "%(deactivated)s. Invalid rows: %(errors)s of %(rows)s."
     ),
     written=_(
-        "Imported. Created %(created)s, update %(updated)s, unchanged "
-        "%(unchanged)s, deactivate %(deactivated)s; %(errors)s invalid rows out "
-        "of %(rows)s."
+        "Imported. Created %(created)s, updated %(updated)s, left "
+        "%(unchanged)s unchanged, deactivated %(deactivated)s. Invalid rows: "
+        "%(errors)s of %(rows)s."
     ),
     not_written=_(
         "Nothing written: fix the errors above or use --skip-invalid. Would "
-        "create %(created)s, update %(updated)s, unchanged %(unchanged)s, "
-        "deactivate %(deactivated)s; %(errors)s invalid rows out of %(rows)s."
+        "create %(created)s, update %(updated)s, leave %(unchanged)s "
+        "unchanged, deactivate %(deactivated)s. Invalid rows: %(errors)s of "
+        "%(rows)s."
     ),
 )
 DIRECTORY = Wording(
@@ -64,19 +65,20 @@ DIRECTORY = Wording(
     warning=_("warning: entry %(line)s, attribute %(column)s: %(message)s"),
     cannot=_("Cannot sync the directory: %(reason)s"),
     dry_run=_(
-        "Dry run, nothing written. Would create %(created)s, update %(updated)s, "
-        "unchanged %(unchanged)s, deactivate %(deactivated)s; %(errors)s invalid "
-        "entries out of %(rows)s."
+        "Dry run, nothing written. Would create %(created)s, update "
+        "%(updated)s, leave %(unchanged)s unchanged, deactivate "
+        "%(deactivated)s. Invalid entries: %(errors)s of %(rows)s."
     ),
     written=_(
-        "Synchronised. Created %(created)s, update %(updated)s, unchanged "
-        "%(unchanged)s, deactivate %(deactivated)s; %(errors)s invalid entries "
-        "out of %(rows)s."
+        "Synchronised. Created %(created)s, updated %(updated)s, left "
+        "%(unchanged)s unchanged, deactivated %(deactivated)s. Invalid "
+        "entries: %(errors)s of %(rows)s."
     ),
     not_written=_(
         "Nothing written: fix the entries above or use --skip-invalid. Would "
-        "create %(created)s, update %(updated)s, unchanged %(unchanged)s, "
-        "deactivate %(deactivated)s; %(errors)s invalid entries out of %(rows)s."
+        "create %(created)s, update %(updated)s, leave %(unchanged)s "
+        "unchanged, deactivate %(deactivated)s. Invalid entries: %(errors)s "
+        "of %(rows)s."
     ),
 )
 

@@ -290,8 +290,8 @@ def test_without_json_it_speaks_of_entries_and_attributes(directory):
     assert re.match(r"entry \d+, attribute mail: uid=bad,", err.getvalue())
     assert out.getvalue().endswith(
         "Nothing written: fix the entries above or use --skip-invalid. Would "
-        "create 0, update 0, unchanged 0, deactivate 0; 1 invalid entries out of "
-        "2.\n"
+        "create 0, update 0, leave 0 unchanged, deactivate 0. Invalid entries: 1 "
+        "of 2.\n"
     )
     directory.DIRECTORY_LDAP_URL = f"ldap://127.0.0.1:{slapd._free_port()}"
     directory.DIRECTORY_LDAP_TIMEOUT = 2.0

@@ -143,5 +143,5 @@ def test_it_speaks_the_installation_language_in_whole_sentences(staff_file, tmp_
         code, out, err = _run(staff_file("email\nann@example.com\nbad\n"), "--dry-run")
     assert code == 1
     assert "ligne 3, colonne email : " in err
-    assert "Créerait 1, mettrait à jour 0" in out
-    assert "1 lignes invalides sur 2." in out
+    assert "À créer : 1, à mettre à jour : 0" in out
+    assert out.rstrip().endswith("Lignes invalides : 1 sur 2.")
