@@ -187,7 +187,7 @@ def test_it_refuses_a_wrong_confirm_deactivate(directory, full_list):
 def test_it_deactivates_with_the_right_confirm_deactivate(directory, full_list):
     code, out, _err = _command(full_list, "--sync", "--confirm-deactivate", "5")
     assert code == 0
-    assert "deactivate 5" in out
+    assert "deactivated 5." in out
     assert _active() == 20
 
 
