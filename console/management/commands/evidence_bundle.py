@@ -9,16 +9,8 @@ from audit.services import os_user
 from console.bundle import building
 from console.bundle.keys import SigningKeyError
 from console.bundle.timestamping import TimestampError
-from notifications.models import Campaign, CampaignStatus
-
-
-def campaign_find(ref: str) -> Campaign:
-    campaign = Campaign.objects.filter(name=ref).first()
-    if campaign is None and ref.isdigit():
-        campaign = Campaign.objects.filter(pk=int(ref)).first()
-    if campaign is None:
-        raise CommandError(_("No campaign with id or name %(ref)r") % {"ref": ref})
-    return campaign
+from notifications.management.commands.campaign_status import campaign_find
+from notifications.models import CampaignStatus
 
 
 class Command(BaseCommand):

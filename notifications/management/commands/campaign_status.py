@@ -29,7 +29,9 @@ def _headers() -> list[str]:
     ]
 
 
-def _find(ref: str) -> Campaign:
+def campaign_find(ref: str) -> Campaign:
+    """The campaign a command names by name, else by id (the staff commands
+    that take CAMPAIGN: this one, campaign_links, evidence_bundle)."""
     campaign = Campaign.objects.filter(name=ref).first()
     if campaign is None and ref.isdigit():
         campaign = Campaign.objects.filter(pk=int(ref)).first()
@@ -48,7 +50,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
-        status = campaign_status(_find(options["campaign"]))
+        status = campaign_status(campaign_find(options["campaign"]))
         if options["json"]:
             self.stdout.write(json.dumps(status, ensure_ascii=False, indent=2))
             return
