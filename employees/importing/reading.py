@@ -243,6 +243,11 @@ def _xlsx_rows(
         workbook = xlsx_open(binary, limits)
         sheet = workbook.worksheets[0]
         total = sheet.max_row or 0
+        # Read every row the sheet holds, not the size it declares (its
+        # <dimension>, which read-only openpyxl otherwise stops at: some
+        # writers set it wrong, and a sheet saying A1:C2 over 3,000 rows
+        # imported one). The declared size stays an estimate.
+        sheet.reset_dimensions()
     except ImportFileError:
         raise
     except Exception as exc:  # openpyxl raises many kinds on a broken file

@@ -372,3 +372,36 @@ def test_it_clears_a_bounced_status_when_the_file_brings_a_new_address():
     run_import(_file("id,email\n7,new@example.com\n8,kept@example.com\n"))
     statuses = dict(Employee.objects.values_list("email", "email_status"))
     assert statuses == {"new@example.com": "ok", "kept@example.com": "bounced"}
+
+
+def test_an_xlsx_declaring_fewer_rows_than_it_holds_is_imported_whole():
+    """Read-only openpyxl stops at the size a sheet declares (its
+    <dimension>), which some writers set wrong: a sheet saying A1:C2 over
+    3,000 rows imported one, silently. Every row and manager must arrive."""
+    import re
+    import zipfile
+
+    count = 3_000
+
+    def lead(i: int) -> str:
+        return "" if i % 10 == 0 else f"p{i - i % 10}@example.com"
+
+    saved = _xlsx(
+        [["email", "department", "manager"]]
+        + [[f"p{i}@example.com", "IT", lead(i)] for i in range(count)]
+    )
+    short = io.BytesIO()
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(short, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data, replaced = re.subn(
+                    rb'<dimension ref="[^"]*"', b'<dimension ref="A1:C2"', data
+                )
+                assert replaced == 1
+            target.writestr(item, data)
+    short.seek(0)
+    result = run_import(short)
+    assert (result.created, result.error_count) == (count, 0)
+    managers = dict(Employee.objects.values_list("email", "manager__email"))
+    assert all(managers[f"p{i}@example.com"] == (lead(i) or None) for i in range(count))
