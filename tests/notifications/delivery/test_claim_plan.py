@@ -29,6 +29,7 @@ from notifications.delivery import dispatch, send
 from notifications.models import Delivery, DeliveryStatus
 from tests.campaign_factories import campaign_make
 from tests.fake_esp import FakePostmark
+from tests.notifications.delivery.test_sending import use_fake_postmark
 
 PEOPLE = 1_200
 CHUNK = 500
@@ -104,13 +105,7 @@ def test_a_chunk_is_claimed_and_recorded_by_reading_its_own_rows(settings):
     dispatch.dispatch_tick(enqueue=chunks.append)
 
     with FakePostmark() as fake:
-        settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
-        settings.ANYMAIL = {
-            "POSTMARK_SERVER_TOKEN": fake.token,
-            "POSTMARK_API_URL": fake.url,
-        }
-        settings.EMAIL_BATCH_TEMPLATE = "notify-passthrough"
-        settings.EMAIL_BATCH_SIZE = CHUNK
+        use_fake_postmark(settings, fake, batch_size=CHUNK)
         with _plans() as plans:
             report = send.deliveries_send(chunks[0])
 
