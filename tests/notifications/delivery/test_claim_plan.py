@@ -15,21 +15,17 @@ reporting each plan to the client as a notice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
-from employees.models import Employee
-from notifications.campaigns import services
-from notifications.delivery import dispatch, send
+from notifications.delivery import send
 from notifications.models import Delivery, DeliveryStatus
-from tests.campaign_factories import campaign_make
 from tests.fake_esp import FakePostmark
-from tests.notifications.delivery.test_sending import use_fake_postmark
+from tests.notifications.delivery.test_sending import launched, tick, use_fake_postmark
 
 PEOPLE = 1_200
 CHUNK = 500
@@ -46,8 +42,6 @@ def _nodes(plan: dict) -> Iterator[dict]:
 def _plans() -> Iterator[list[dict]]:
     """The plan of each statement run meanwhile, with its actual rows and
     loops, as PostgreSQL executed it."""
-    import json
-
     plans: list[dict] = []
     connection.ensure_connection()
     raw = connection.connection
@@ -89,20 +83,10 @@ def _delivery_rows_read(plan: dict) -> int:
 @pytest.mark.django_db(transaction=True)
 def test_a_chunk_is_claimed_and_recorded_by_reading_its_own_rows(settings):
     settings.SEND_CHUNK_SIZE = CHUNK
-    Employee.objects.bulk_create(
-        Employee(email=f"person{i}@example.com", first_name=f"P{i}")
-        for i in range(PEOPLE)
-    )
-    campaign = campaign_make(
-        name="Stale statistics",
-        deadline=timezone.now() + timedelta(days=10),
-        window=services.WindowSpec(enabled=False),
-    )
-    services.campaign_launch(campaign=campaign)
+    launched(PEOPLE)
     with connection.cursor() as cursor:  # as autovacuum last saw it: no row queued
         cursor.execute(f"ANALYZE {TABLE}")
-    chunks: list[list[int]] = []
-    dispatch.dispatch_tick(enqueue=chunks.append)
+    _report, chunks = tick()
 
     with FakePostmark() as fake:
         use_fake_postmark(settings, fake, batch_size=CHUNK)
