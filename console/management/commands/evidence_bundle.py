@@ -9,7 +9,7 @@ from audit.services import os_user
 from console.bundle import building
 from console.bundle.keys import SigningKeyError
 from console.bundle.timestamping import TimestampError
-from notifications.management.commands.campaign_status import campaign_find
+from notifications.management.lookup import campaign_find
 from notifications.models import CampaignStatus
 
 

@@ -11,7 +11,7 @@ from audit.services import os_user
 from notifications.campaigns.links import links_csv_write
 from notifications.campaigns.selectors import campaign_links
 from notifications.campaigns.services import links_export_record
-from notifications.management.commands.campaign_status import campaign_find
+from notifications.management.lookup import campaign_find
 from notifications.models import LINKS_AVAILABLE
 
 

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from notifications.campaigns.selectors import campaign_status
-from notifications.models import Campaign
+from notifications.management.lookup import campaign_find
 
 _COLUMNS = ("targeted", "queued", "sent", "failed", "delivered", "bounced")
 
@@ -27,17 +27,6 @@ def _headers() -> list[str]:
         pgettext(context, "delivered"),
         pgettext(context, "bounced"),
     ]
-
-
-def campaign_find(ref: str) -> Campaign:
-    """The campaign a command names by name, else by id (the staff commands
-    that take CAMPAIGN: this one, campaign_links, evidence_bundle)."""
-    campaign = Campaign.objects.filter(name=ref).first()
-    if campaign is None and ref.isdigit():
-        campaign = Campaign.objects.filter(pk=int(ref)).first()
-    if campaign is None:
-        raise CommandError(_("No campaign with id or name %(ref)r") % {"ref": ref})
-    return campaign
 
 
 class Command(BaseCommand):
