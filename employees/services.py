@@ -82,7 +82,12 @@ def deactivation_needs_confirmation(*, deactivating: int, active_total: int) -> 
     return deactivating > 0 and deactivating * 100 > percent * active_total
 
 
-def _deactivation_check(confirmed: int | None) -> Callable[[Plan], None]:
+def deactivation_check(confirmed: int | None) -> Callable[[Plan], None]:
+    """The guard of a run that may deactivate people (file import, directory
+    sync): more than IMPORT_DEACTIVATE_WARN_PERCENT of the active staff
+    leaving at once (a truncated file, a wrong base DN or filter) needs that
+    exact number confirmed."""
+
     def check(plan: Plan) -> None:
         deactivating = len(plan.deactivate_ids)
         if confirmed != deactivating and deactivation_needs_confirmation(
@@ -287,7 +292,7 @@ def import_run_commit(*, run_id: int) -> ImportRun:
                 progress=_progress_writer(run.pk),
                 # What the person confirmed: a directory changed since the
                 # preview must not turn it into a bigger deactivation.
-                check=_deactivation_check(run.deactivated),
+                check=deactivation_check(run.deactivated),
             )
     except ImportFileError as exc:
         return _finish(run, Status.REJECTED, str(exc))
@@ -401,7 +406,7 @@ def import_from_shell(
             sync=sync,
             skip_invalid=skip_invalid,
             dry_run=dry_run,
-            check=_deactivation_check(confirm_deactivate),
+            check=deactivation_check(confirm_deactivate),
         )
     except ImportFileError as exc:
         _finish(run, Status.REJECTED, str(exc))

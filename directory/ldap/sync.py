@@ -29,13 +29,12 @@ from directory.ldap.client import (
     search_entries,
 )
 from directory.ldap.mapping import entries_records, requested_attributes
-from employees.importing import ImportFileError, ImportResult, Plan
+from employees.importing import ImportFileError, ImportResult
 from employees.importing.records import RecordsResult, SourceRecord, run_records
 from employees.models import ImportRun
 from employees.services import (
     STALLED_AFTER,
-    DeactivationNotConfirmed,
-    deactivation_needs_confirmation,
+    deactivation_check,
 )
 
 logger = logging.getLogger(__name__)
@@ -53,23 +52,6 @@ class SyncOutcome:
     # Why nothing was written: the directory unreadable, or the import
     # refused as a whole (exit status 2 for the command).
     error: Exception | None = None
-
-
-def _deactivation_check(confirmed: int | None) -> Callable[[Plan], None]:
-    """The file import's guard: more than IMPORT_DEACTIVATE_WARN_PERCENT of
-    the active staff leaving at once (a wrong base DN or filter) needs that
-    exact number confirmed."""
-
-    def check(plan: Plan) -> None:
-        deactivating = len(plan.deactivate_ids)
-        if confirmed != deactivating and deactivation_needs_confirmation(
-            deactivating=deactivating, active_total=plan.active_total
-        ):
-            raise DeactivationNotConfirmed(
-                deactivating=deactivating, active_total=plan.active_total
-            )
-
-    return check
 
 
 def _running_sync() -> ImportRun | None:
@@ -205,7 +187,7 @@ def directory_sync(
             sync=True,
             skip_invalid=skip_invalid,
             dry_run=dry_run,
-            check=_deactivation_check(confirm_deactivate),
+            check=deactivation_check(confirm_deactivate),
         )
     except DirectoryUnavailable as exc:
         _finish(run, Status.FAILED, config, str(exc))
