@@ -20,6 +20,12 @@ In the same run, alternating, ``--rounds`` times:
   messages with Django over one reused SMTP connection (as
   bench_smtp_reference.py).
 
+Under each figure, the CPU seconds each party spent during it: the worker
+processes (or the plain senders), PostgreSQL's and Redis's live processes,
+the sink, and this process (the tick); at the end, the medians per message.
+On 2 cores the ratio is one of CPU per message, and these lines say where
+the project's extra goes.
+
 Then the ratios, with the targets: end to end / plain reference (issue 19:
 ESP at least 0.7, SMTP at least 0.85) and many languages and zones / one
 (issue 14: at least 0.9). Absolute figures vary on a shared machine; the
@@ -46,13 +52,13 @@ import sys
 import time
 import uuid
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database  # noqa: E402
+from bench.common import cpu_by_pid, cpu_of, fresh_database  # noqa: E402
 
 TEN_ZONES = (
     "Europe/Lisbon",
@@ -77,6 +83,8 @@ class Figure:
     seconds: float
     recorded: int | None = None
     tick: float | None = None
+    # CPU seconds by who spent them during the figure (_cpu_now).
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -192,6 +200,7 @@ def run(args: argparse.Namespace, target: object, stack: ExitStack) -> None:
         for _ in range(args.workers)
     ]
     app = client_app(workers[0])
+    _GROUPS.update(worker.process.pid for worker in workers)
 
     def enqueue(chunk: list[int]) -> None:
         app.send_task("notifications.send_chunk", args=[chunk], queue=queue)
@@ -236,6 +245,32 @@ def _employees(n: int, **spec: object) -> None:
     )
 
 
+# The workers' process groups (each its own, tests.workers.celery_worker).
+_GROUPS: set[int] = set()
+
+
+def _cpu_now(target: object) -> dict[str, float]:
+    """CPU seconds so far of who takes part in a figure (live processes: a
+    PostgreSQL backend that ended in between is not counted)."""
+    return {
+        "workers": sum(cpu_by_pid(lambda _c, group: group in _GROUPS).values()),
+        "PostgreSQL": sum(cpu_by_pid(lambda c, _g: c == "postgres").values()),
+        "Redis": sum(cpu_by_pid(lambda c, _g: c == "redis-server").values()),
+        "sink": cpu_of(target.pid),
+        "tick": sum(os.times()[:2]),  # this process: the tick, then waiting
+    }
+
+
+def _cpu_since(before: dict[str, float], target: object) -> dict[str, float]:
+    after = _cpu_now(target)
+    return {who: after[who] - before[who] for who in before}
+
+
+def _cpu_text(cpu: dict[str, float]) -> str:
+    parts = ", ".join(f"{who} {seconds:.2f}" for who, seconds in cpu.items())
+    return f"CPU s: {parts}; {sum(cpu.values()):.2f} in all"
+
+
 def _end_to_end(
     label: str, country: str, target: object, enqueue: object, n: int, round_: int
 ) -> Figure:
@@ -247,16 +282,20 @@ def _end_to_end(
 
     campaign = campaign_for(name=f"Bench {country} {round_}", country=country)
     base = target.count
+    cpu = _cpu_now(target)
     start = time.perf_counter()
     report = dispatch.dispatch_tick(enqueue=enqueue)
     tick = time.perf_counter() - start
     received = _wait_for(target, base, n)
     elapsed = time.perf_counter() - start
+    cpu = _cpu_since(cpu, target)
     rows = Delivery.objects.filter(step__campaign=campaign, status=DeliveryStatus.SENT)
     deadline = time.perf_counter() + 30
     while rows.count() < n and time.perf_counter() < deadline:
         time.sleep(0.05)
-    figure = Figure(label, n, received, elapsed, recorded=rows.count(), tick=tick)
+    figure = Figure(
+        label, n, received, elapsed, recorded=rows.count(), tick=tick, cpu=cpu
+    )
     if label != "warm-up":
         print(
             f"  {label}: {figure.received:,}/{n:,} received, "
@@ -264,6 +303,7 @@ def _end_to_end(
             f"message received (tick {tick:.2f}s for {report.deliveries_created:,} "
             f"deliveries, {report.chunks} chunks; {figure.recorded:,} recorded as sent)"
         )
+        print(f"    {_cpu_text(cpu)}")
     return figure
 
 
@@ -314,24 +354,29 @@ def _reference(args: argparse.Namespace, target: object, n: int) -> Figure:
     for child in children:  # each says "ready" once Django is set up
         assert child.stdout.readline().strip() == "ready"
     base = target.count
+    cpu = _cpu_now(target)
     start = time.perf_counter()
     for child in children:
         child.stdin.write("go\n")
         child.stdin.flush()
     received = _wait_for(target, base, n)
     elapsed = time.perf_counter() - start
-    for child in children:
-        child.communicate(timeout=60)
+    cpu = _cpu_since(cpu, target)
+    # Each sender says what it spent from "go" (it has exited by now).
+    cpu["workers"] = sum(
+        float(child.communicate(timeout=60)[0].split()[-1]) for child in children
+    )
     label = (
         f"plain anymail batch calls of {args.batch}, {processes} processes"
         if args.mode == "esp"
         else "plain Django script, one reused SMTP connection"
     )
-    figure = Figure(label, n, received, elapsed)
+    figure = Figure(label, n, received, elapsed, cpu=cpu)
     print(
         f"  {label} (no database, no tick): {received:,}/{n:,} received, "
         f"{figure.rate:,.0f} msg/s"
     )
+    print(f"    {_cpu_text(cpu)} (workers: the plain senders)")
     return figure
 
 
@@ -394,6 +439,7 @@ def reference_child(raw: str) -> None:
     ]
     print("ready", flush=True)
     sys.stdin.readline()
+    cpu = time.process_time()
     connection = get_connection()
     connection.open()
     if spec["mode"] == "esp":
@@ -422,9 +468,20 @@ def reference_child(raw: str) -> None:
             email.attach_alternative(message["html"].replace(TOKEN, to), "text/html")
             email.send()
     connection.close()
+    print(f"cpu {time.process_time() - cpu}", flush=True)
 
 
 # --- Report ---------------------------------------------------------------------
+
+
+def _per_message(figures: list[Figure]) -> str:
+    """Median CPU microseconds a message, in all and by who spent them."""
+    total = statistics.median(sum(f.cpu.values()) / f.expected for f in figures)
+    parts = ", ".join(
+        f"{who} {statistics.median(f.cpu[who] / f.expected for f in figures) * 1e6:.0f}"
+        for who in figures[0].cpu
+    )
+    return f"{total * 1e6:.0f} µs ({parts})"
 
 
 def _slicing(args: argparse.Namespace) -> str:
@@ -472,6 +529,10 @@ def _report(
         f"from the dispatcher's tick to the last message received; ratio to one "
         f"language {many / one:.2f} (target >= 0.90); to the plain reference "
         f"{many / plain:.2f}"
+    )
+    print(
+        f"  CPU a message (medians): end to end, one language {_per_message(figures['one'])};"
+        f" plain reference {_per_message(figures['plain'])}"
     )
     print(
         f"  every message received and recorded as sent: {'yes' if complete else 'NO'}"

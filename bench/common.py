@@ -57,6 +57,18 @@ def cpu_by_pid(wanted: Callable[[str, int], bool]) -> dict[int, float]:
     return found
 
 
+def cpu_of(pid: int | None) -> float:
+    """User + system CPU seconds of one live process (0 when it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = raw.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds spent between two cpu_by_pid() readings (new processes count
     from zero)."""
@@ -256,6 +268,10 @@ class SinkApart:
     @property
     def count(self) -> int:
         return self._count.value
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
 
     def env(self) -> dict[str, str]:
         return dict(self.environment)
