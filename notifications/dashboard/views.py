@@ -210,7 +210,9 @@ def _export_rows(
         manager = (
             f"{row['employee__manager__first_name']} "
             f"{row['employee__manager__last_name']}"
-        ).strip()
+            if row["employee__manager__email"]
+            else ""  # no manager: both names are None
+        )
         acknowledged = row["acknowledged_at"]
         late = yes if acknowledged_late(acknowledged, deadline) else no
         if csv_text:

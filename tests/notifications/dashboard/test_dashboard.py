@@ -209,6 +209,23 @@ def test_it_exports_the_outstanding_as_excel_safe_csv(client, dpo, built):
     assert entry.username == dpo.username
 
 
+def test_a_person_without_a_manager_shows_an_empty_manager_not_none(client, dpo, built):
+    campaign = built.campaign
+    person = campaign.recipients.filter(employee__manager=None).first()
+    Recipient.objects.filter(pk=person.pk).update(acknowledged_at=None)
+    page = _text(client.get(_url("people", campaign) + f"?q={person.email}"))
+    row = re.search(
+        rf"<tr>(?:(?!</tr>).)*{re.escape(person.email)}.*?</tr>", page, re.S
+    )
+    assert row and "None" not in row.group(0) and "—" in row.group(0)
+    rows = _csv(client.get(_url("outstanding_export", campaign, "csv")))
+    manager = rows[0].index("Manager")
+    row = next(r for r in rows if person.email in r)
+    assert row[manager] == ""
+    managed = next(r for r in rows[1:] if r[manager])
+    assert "None" not in managed[manager]
+
+
 def test_it_exports_the_outstanding_as_xlsx(client, dpo, built):
     response = client.get(_url("outstanding_export", built.campaign, "xlsx"))
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
