@@ -45,15 +45,19 @@ class ApiKey(models.Model):
 
 
 class IdempotentAnswer(models.Model):
-    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE)
-    key = models.CharField(max_length=255)
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.CASCADE, verbose_name=_("API key")
+    )
+    key = models.CharField(_("idempotency key"), max_length=255)
     # What was asked: method, path and the body's SHA-256.
-    request_sha256 = models.CharField(max_length=64)
-    status = models.PositiveSmallIntegerField()
-    body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    request_sha256 = models.CharField(_("request SHA-256"), max_length=64)
+    status = models.PositiveSmallIntegerField(_("status"))
+    body = models.JSONField(_("body"), null=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("idempotent answer")
+        verbose_name_plural = _("idempotent answers")
         constraints = [
             models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_once")
         ]
