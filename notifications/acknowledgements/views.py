@@ -53,14 +53,24 @@ def _private(response: HttpResponse, language: str = "") -> HttpResponse:
     return response
 
 
+def _refusal(request: HttpRequest, template: str, status: int) -> HttpResponse:
+    """A page for no link in particular: in the ?lang= language when it is
+    one of ours (the reader chose it on a page before), else the browser's."""
+    requested = request.GET.get("lang", "")
+    if requested not in dict(settings.LANGUAGES):
+        return _private(render(request, template, status=status))
+    with translation.override(requested):
+        return _private(render(request, template, status=status), requested)
+
+
 def _too_many(request: HttpRequest) -> HttpResponse:
-    response = render(request, "ack/too_many.html", status=429)
+    response = _refusal(request, "ack/too_many.html", 429)
     response["Retry-After"] = str(throttle.retry_after())
-    return _private(response)
+    return response
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
-    return _private(render(request, "ack/not_found.html", status=404))
+    return _refusal(request, "ack/not_found.html", 404)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

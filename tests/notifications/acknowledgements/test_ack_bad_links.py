@@ -63,6 +63,22 @@ def test_a_mangled_link_gets_the_unknown_tokens_page_byte_for_byte(
     assert "Expires" in response
 
 
+@pytest.mark.parametrize("form", ["extra segment", "nothing after a/"])
+def test_an_unknown_or_mangled_link_answers_in_the_language_asked_with_lang(
+    token, form
+):
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    unknown = client.get(UNKNOWN + "?lang=de")
+    assert "Link nicht erkannt" in unknown.content.decode()
+    assert unknown["Content-Language"] == "de"
+    response = client.get(MANGLED[form](token) + "?lang=de")
+    assert (response.status_code, response.content) == (404, unknown.content)
+    # Not one of ours: the browser's language, as without ?lang=.
+    other = client.get(UNKNOWN + "?lang=xx")
+    assert "Link not recognised" in other.content.decode()
+    assert other.content == client.get(UNKNOWN).content
+
+
 def test_a_post_to_a_mangled_link_gets_the_unknown_tokens_answer(token):
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     unknown = client.post(UNKNOWN, {"confirm": "on"})
