@@ -11,6 +11,7 @@ from django.http import (
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from common.texts import shown
 from employees.models import EmailStatus
 from notifications.delivery import tracking
 from notifications.models import (
@@ -57,7 +58,7 @@ class BadAddressAdmin(admin.ModelAdmin):
             .order_by("-status_at")
             .first()
         )
-        return delivery.last_error[:120] if delivery else "—"
+        return shown(delivery.last_error)[:120] if delivery else "—"
 
     # The directory's own permissions apply (HR manages addresses).
     def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:

@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.models import AuditAction
 from audit.services import audit_record
+from common.texts import shown
 from employees.models import Employee
 from notifications.admin import notes
 from notifications.admin.forms import (
@@ -144,8 +145,12 @@ class StepInline(admin.TabularInline):
     form = StepInlineForm
     formset = StepInlineFormSet
     extra = 0
-    fields = ["kind", "offset_days", "at", "due_at", "status", "status_reason"]
-    readonly_fields = ["due_at", "status", "status_reason"]
+    fields = ["kind", "offset_days", "at", "due_at", "status", "reason"]
+    readonly_fields = ["due_at", "status", "reason"]
+
+    @admin.display(description=gettext_lazy("reason"))
+    def reason(self, obj: Step) -> str:
+        return shown(obj.status_reason)
 
 
 @admin.register(Campaign)

@@ -17,6 +17,7 @@ from django.urls import path, reverse
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
+from common.texts import shown
 from notifications.acknowledgements import corrections
 from notifications.acknowledgements import services as acknowledgements
 from notifications.models import (
@@ -138,10 +139,14 @@ class RecipientAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ["to_email", "step", "status", "attempts", "sent_at", "last_error"]
+    list_display = ["to_email", "step", "status", "attempts", "sent_at", "problem"]
     list_filter = ["status", "step__kind", "step__campaign"]
     search_fields = ["to_email", "esp_message_id"]
     readonly_fields = [f.name for f in Delivery._meta.fields]
+
+    @admin.display(description=gettext_lazy("last error"), ordering="last_error")
+    def problem(self, obj: Delivery) -> str:
+        return shown(obj.last_error)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from employees.models import Employee
 from notifications.models import StepKind, StepStatus
@@ -257,10 +258,14 @@ def _zone_plan(
             due = earlier
     if due < now:
         if kind != StepKind.FIRST:
-            return StepPlan(due, StepStatus.SKIPPED, _("Already past at launch."))
+            return StepPlan(
+                due, StepStatus.SKIPPED, gettext_noop("Already past at launch.")
+            )
         due = window_next_opening(now, window)
     if due >= deadline:
         return StepPlan(
-            due, StepStatus.MISSED, _("No send window opens before the deadline.")
+            due,
+            StepStatus.MISSED,
+            gettext_noop("No send window opens before the deadline."),
         )
     return StepPlan(due, StepStatus.PENDING)

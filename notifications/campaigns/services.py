@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from audit.models import AuditAction
 from audit.services import audit_record
@@ -576,7 +577,7 @@ def cancelled_skip(
     sent; a row already "sending" is in a worker's hands and finishes). Also
     the dispatcher's, for the rows of a step it wrote after the
     cancellation (dispatch._step_heartbeat)."""
-    reason = _("Campaign cancelled.")
+    reason = gettext_noop("Campaign cancelled.")
     steps.update(status=StepStatus.SKIPPED, status_reason=reason)
     deliveries.filter(status=DeliveryStatus.QUEUED).update(
         status=DeliveryStatus.SKIPPED, last_error=reason, status_at=now

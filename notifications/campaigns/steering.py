@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from audit.models import AuditAction, AuditEntry
 from audit.services import audit_record
@@ -175,7 +176,7 @@ def reminder_now(
             at=now,
             due_at=now,
             status=StepStatus.PENDING,
-            status_reason=_("Sent on request from the dashboard."),
+            status_reason=gettext_noop("Sent on request from the dashboard."),
         )
         audit_record(
             actor=user,

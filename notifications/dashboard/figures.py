@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
+from common.texts import shown_lazy
 from employees.models import EmailStatus, Employee
 from notifications.campaigns.selectors import (
     DELIVERY_FIGURES,
@@ -246,7 +247,7 @@ def _problems(steps: list[Step]) -> list[Problem]:
     )
     labels = dict(DeliveryStatus.choices)
     return [
-        Problem(status, labels.get(status, status), reason or "—", n)
+        Problem(status, labels.get(status, status), shown_lazy(reason) or "—", n)
         for status, reason, n in rows
     ]
 

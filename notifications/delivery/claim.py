@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.db.models import BooleanField, F, OuterRef, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from notifications.delivery import ratelimit
 from notifications.delivery.outage import DB_OUTAGE_ERRORS, connection_drop
@@ -287,7 +287,7 @@ def _retry_or_fail(
             with transaction.atomic():
                 report.failed += pending.update(
                     status=DeliveryStatus.FAILED,
-                    last_error=_("Gave up after %(n)s attempts: %(error)s")
+                    last_error=gettext_noop("Gave up after %(n)s attempts: %(error)s")
                     % {"n": attempts, "error": error},
                     status_at=now,
                     claimed_at=None,

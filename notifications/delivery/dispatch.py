@@ -30,7 +30,7 @@ from django.db.models import (
     When,
 )
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from events.outbox import emit, subscribed_types
 from notifications.campaigns import services
@@ -165,7 +165,7 @@ def step_dispatch(
         _step_close(
             step,
             StepStatus.MISSED,
-            _("The deadline passed before it could go out."),
+            gettext_noop("The deadline passed before it could go out."),
             statuses=(*OPEN_STEP_STATUSES, StepStatus.DISPATCHING),
         )
         return None
@@ -297,7 +297,7 @@ def steps_dispatch(
             if _step_close(
                 step,
                 StepStatus.SKIPPED,
-                _("Superseded by a later step due at the same time."),
+                gettext_noop("Superseded by a later step due at the same time."),
             ):
                 report.steps_superseded += 1
         for step in keep:
@@ -342,7 +342,7 @@ def deliveries_sweep(*, now: datetime, k: Knobs | None = None) -> int:
         )
         stuck.filter(attempts__gte=k.max_attempts).update(
             status=DeliveryStatus.FAILED,
-            last_error=_("The worker sending it stopped too many times."),
+            last_error=gettext_noop("The worker sending it stopped too many times."),
             status_at=now,
             claimed_at=None,
         )
@@ -350,7 +350,7 @@ def deliveries_sweep(*, now: datetime, k: Knobs | None = None) -> int:
             status=DeliveryStatus.QUEUED,
             claimed_at=None,
             next_attempt_at=None,
-            last_error=_("Re-queued: the worker sending it stopped."),
+            last_error=gettext_noop("Re-queued: the worker sending it stopped."),
         )
     logger.warning("rows of a stopped worker queued again: %s", released)
     return released
@@ -403,7 +403,7 @@ def deliveries_expire(*, now: datetime) -> int:
         status=DeliveryStatus.QUEUED, step_id__in=past
     ).update(
         status=DeliveryStatus.SKIPPED,
-        last_error=_("Missed: the deadline passed before it could be sent."),
+        last_error=gettext_noop("Missed: the deadline passed before it could be sent."),
         status_at=now,
     )
 
@@ -510,7 +510,7 @@ def steps_miss_after_deadline(*, now: datetime) -> int:
         campaign__deadline__lte=now,
     ).update(
         status=StepStatus.MISSED,
-        status_reason=_("The deadline passed before it could go out."),
+        status_reason=gettext_noop("The deadline passed before it could go out."),
     )
 
 

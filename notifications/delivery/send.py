@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from employees import timezones
 from employees.models import EmailStatus
@@ -143,18 +143,18 @@ class _Row:
 
 def _skip_reason(row: _Row, now: datetime) -> str:
     if now >= row.step.campaign.deadline:
-        return _("Missed: the deadline passed before it could be sent.")
+        return gettext_noop("Missed: the deadline passed before it could be sent.")
     person: _Person = row.recipient.employee if row.recipient_id else row.manager
     if not person.is_active:
-        return _("Employee deactivated.")
+        return gettext_noop("Employee deactivated.")
     if person.email_status != EmailStatus.OK:
-        return _("Address bounced or complained before.")
+        return gettext_noop("Address bounced or complained before.")
     if (
         row.recipient_id
         and row.step.kind != StepKind.FIRST
         and row.recipient.acknowledged_at is not None
     ):
-        return _("Acknowledged before the reminder went out.")
+        return gettext_noop("Acknowledged before the reminder went out.")
     return ""
 
 
@@ -188,9 +188,9 @@ def _prepare(
         for row in rows:
             lines = reports.get(row.manager_id)
             if not lines:
-                skips[_("All their reports acknowledged before it went out.")].append(
-                    row
-                )
+                skips[
+                    gettext_noop("All their reports acknowledged before it went out.")
+                ].append(row)
                 continue
             message = content_mod.digest_render(
                 campaign=campaign,
@@ -208,7 +208,9 @@ def _prepare(
         recipient = row.recipient
         content = content_mod.content_in(current, recipient.language)
         if content is None:
-            skips[_("No content in this language nor the default one.")].append(row)
+            skips[
+                gettext_noop("No content in this language nor the default one.")
+            ].append(row)
             continue
         message, prototype, values = renderer.render_keyed(
             content,

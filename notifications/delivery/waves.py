@@ -26,7 +26,7 @@ from django.db import connection
 from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from employees import timezones
 from employees.models import EmailStatus, Employee
@@ -78,7 +78,7 @@ def _audience(step: Step) -> QuerySet[Recipient]:
 
 
 def _bad_address() -> str:
-    return _("Address bounced or complained before.")
+    return gettext_noop("Address bounced or complained before.")
 
 
 def _new_delivery(

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from openpyxl import load_workbook
 
 from audit.models import AuditAction, AuditEntry
@@ -344,6 +344,25 @@ def test_it_sends_the_next_reminder_now_to_the_outstanding_only(client, dpo, bui
     assert targeted == outstanding
     entry = AuditEntry.objects.get(action=AuditAction.CAMPAIGN_EDIT)
     assert entry.after["action"] == "reminder_now" and entry.username == dpo.username
+
+
+def test_a_reason_a_french_worker_wrote_reads_in_each_readers_language(client, dpo):
+    EmployeeFactory(email_status="bounced")
+    campaign = campaign_make(
+        deadline=timezone.now() + timedelta(days=10),  # the first message due now
+        window=services.WindowSpec(enabled=False),
+    )
+    services.campaign_launch(campaign=campaign)
+    with translation.override("fr"):  # a worker runs in LANGUAGE_CODE
+        dispatch.dispatch_tick(enqueue=lambda ids: None)
+    [skipped] = Delivery.objects.filter(status=DeliveryStatus.SKIPPED)
+    assert skipped.last_error == "Address bounced or complained before."
+    url = _url("dashboard", campaign)
+    english = _text(client.get(url, HTTP_ACCEPT_LANGUAGE="en"))
+    french = _text(client.get(url, HTTP_ACCEPT_LANGUAGE="fr"))
+    assert "Address bounced or complained before." in english
+    assert "Adresse précédemment rejetée" in french
+    assert "Address bounced" not in french
 
 
 def test_it_retries_the_failed(client, dpo, built):
