@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from common.texts import shown
 from events import services
 from events.catalogue import EVENT_TYPES
 from events.models import WebhookDelivery, WebhookEndpoint
@@ -62,10 +63,14 @@ def _show_secret(
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     form = EndpointForm
-    list_display = ["url", "enabled", "events", "failing_since", "disabled_reason"]
+    list_display = ["url", "enabled", "events", "failing_since", "why_disabled"]
     list_filter = ["enabled"]
-    readonly_fields = ["created_at", "failing_since", "disabled_at", "disabled_reason"]
+    readonly_fields = ["created_at", "failing_since", "disabled_at", "why_disabled"]
     actions = ["rotate_secret"]
+
+    @admin.display(description=gettext_lazy("why disabled"))
+    def why_disabled(self, obj: WebhookEndpoint) -> str:
+        return shown(obj.disabled_reason)
 
     def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
         if change:

@@ -30,7 +30,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from audit.models import AuditAction
 from audit.services import audit_record
@@ -155,7 +155,7 @@ def _apply(delivery: WebhookDelivery, outcome: object, now) -> str:
         return ""
     if outcome is None:
         delivery.status = DeliveryStatus.SKIPPED
-        delivery.last_error = _("The endpoint is disabled.")[:255]
+        delivery.last_error = gettext_noop("The endpoint is disabled.")[:255]
         return ""
     assert isinstance(outcome, Outcome)
     delivery.attempts += 1
@@ -215,9 +215,9 @@ def _endpoints_update(kinds: dict[str, set[int]], now) -> None:
             ).values_list("id", flat=True)
         )
         if stale:
-            _disable(stale, _("Every delivery failed for too long."), now)
+            _disable(stale, gettext_noop("Every delivery failed for too long."), now)
     if gone:
-        _disable(gone, _("The receiver answered 410 Gone."), now)
+        _disable(gone, gettext_noop("The receiver answered 410 Gone."), now)
 
 
 def _insert_postgresql(rows: list[WebhookDelivery]) -> None:

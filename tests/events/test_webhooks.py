@@ -7,6 +7,8 @@ import time
 
 import pytest
 from django.db import transaction
+from django.urls import reverse
+from django.utils import translation
 from standardwebhooks import Webhook
 
 from events.delivering import deliver_pending, sweep
@@ -112,6 +114,21 @@ def test_410_disables_the_endpoint(receiver):
     forget_subscriptions()
     with transaction.atomic():
         assert emit("recipient.acknowledged", {"recipient_id": 2}) is None
+
+
+def test_why_a_worker_disabled_an_endpoint_reads_in_the_admins_language(
+    receiver, admin_client
+):
+    _endpoint(receiver.url)
+    receiver.answer(410)
+    _emit()
+    with translation.override("fr"):  # a worker runs in LANGUAGE_CODE
+        _deliver_until(lambda: receiver.requests)
+    url = reverse("admin:events_webhookendpoint_changelist")
+    english = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    french = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "The receiver answered 410 Gone." in english
+    assert "Le destinataire a répondu 410 Gone." in french
 
 
 def test_it_gives_up_after_the_schedule(receiver, settings):
