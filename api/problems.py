@@ -73,9 +73,10 @@ def handler(exc: Exception, context: dict) -> Response | None:
         )
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else ""
-        answer = problem(
-            response.status_code, str(getattr(exc, "default_detail", "")), str(detail)
-        )
+        title = str(getattr(exc, "default_detail", ""))
+        if "{" in title:  # 'Method "{method}" not allowed.': the filled-in one
+            title = str(detail)
+        answer = problem(response.status_code, title, str(detail))
     for name in ("WWW-Authenticate", "Retry-After", "Allow"):
         if name in response:
             answer[name] = response[name]

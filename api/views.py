@@ -60,10 +60,17 @@ _EMPLOYEE_FILTERS = [
 ]
 
 
+# Ids in addresses: whole numbers that fit the database's integer. A
+# full-width digit, "1 " or an id of 30 digits is no address (404), not a
+# lookup of employee 1 or an integer overflow.
+_ID = "[0-9]{1,18}"
+
+
 @extend_schema(tags=["employees"])
 class EmployeeViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
+    lookup_value_regex = _ID
     serializer_class = s.EmployeeSerializer
     pagination_class = Cursor
     required = {
@@ -86,7 +93,10 @@ class EmployeeViewSet(
             if params.get(name):
                 people = people.filter(**{name: params[name]})
         if params.get("updated_since"):
-            since = parse_datetime(params["updated_since"])
+            try:
+                since = parse_datetime(params["updated_since"])
+            except ValueError:  # well formed, impossible (2025-02-30)
+                since = None
             if since is None:
                 raise ValidationError(
                     {"updated_since": _("Not an ISO 8601 date-time.")}
@@ -145,6 +155,7 @@ def _employee_data(validated: dict) -> dict:
 
 @extend_schema(tags=["imports"])
 class ImportViewSet(viewsets.GenericViewSet):
+    lookup_value_regex = _ID
     parser_classes = [MultiPartParser, FormParser]
     serializer_class = s.ImportSerializer
     required = {"create": "employees.add_importrun"}
@@ -172,6 +183,7 @@ class ImportViewSet(viewsets.GenericViewSet):
 class CampaignViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
+    lookup_value_regex = _ID
     queryset = Campaign.objects.all()
     serializer_class = s.CampaignSerializer
     pagination_class = Cursor
@@ -302,6 +314,8 @@ class WebhookViewSet(
     viewsets.GenericViewSet,
 ):
     """DPO keys only."""
+
+    lookup_value_regex = _ID
 
     queryset = WebhookEndpoint.objects.all()
     serializer_class = s.WebhookSerializer

@@ -53,7 +53,13 @@ def _address_refused(address: str) -> bool:
 
 def url_check(url: str) -> None:
     """Raise UrlRefused for a URL that is not http(s) with a host."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError as exc:  # "[::1", port 99999 or "x"
+        raise UrlRefused(
+            _("The URL is malformed (a port out of range, or a bracket not closed).")
+        ) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UrlRefused(_("Only http and https URLs with a host name are accepted."))
     if parts.username or parts.password:

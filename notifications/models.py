@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from common.languages import EU_LANGUAGES
 from employees.models import Employee
+from notifications.validators import sender_validate
 
 # Crockford-like alphabet without look-alikes (0/O, 1/I/L) so that a reference
 # read aloud on the phone or typed from a printed letter is not misread.
@@ -223,6 +224,7 @@ class Campaign(models.Model):
         max_length=254,
         blank=True,
         default="",
+        validators=[sender_validate],
         help_text=_("Empty: the server's default sender (DEFAULT_FROM_EMAIL)."),
     )
     reply_to = models.EmailField(_("reply-to address"), blank=True, default="")
