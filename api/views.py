@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import JsonResponse
 from django.utils.dateparse import parse_datetime
@@ -32,8 +33,17 @@ from notifications.campaigns.selectors import campaign_status
 from notifications.models import Campaign, CampaignAction, Delivery, Recipient
 
 
+def _param(request, name: str) -> str:  # type: ignore[no-untyped-def]
+    """A query parameter's text ("" when absent); a NUL character, which no
+    stored value holds and PostgreSQL refuses in a query (a 500), is a 400."""
+    raw = request.query_params.get(name) or ""
+    if "\x00" in raw:
+        raise ValidationError({name: _("Must not contain a NUL character.")})
+    return raw
+
+
 def _bool(request, name: str) -> bool | None:  # type: ignore[no-untyped-def]
-    raw = request.query_params.get(name)
+    raw = _param(request, name) or None
     if raw is None or raw == "":
         return None
     if raw.lower() in ("true", "1", "yes"):
@@ -90,9 +100,9 @@ class EmployeeViewSet(
         if active is not None:
             people = people.filter(is_active=active)
         for name in ("department", "country", "language"):
-            if params.get(name):
+            if _param(self.request, name):
                 people = people.filter(**{name: params[name]})
-        if params.get("updated_since"):
+        if _param(self.request, "updated_since"):
             try:
                 since = parse_datetime(params["updated_since"])
             except ValueError:  # well formed, impossible (2025-02-30)
@@ -205,7 +215,7 @@ class CampaignViewSet(
         return super().list(request, *args, **kwargs)
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        wanted = self.request.query_params.get("status")
+        wanted = _param(self.request, "status")
         return self.queryset.filter(status=wanted) if wanted else self.queryset
 
     @extend_schema(responses=s.CampaignStatusSerializer)
@@ -219,13 +229,16 @@ class CampaignViewSet(
     def create(self, request):  # type: ignore[no-untyped-def]
         serializer = s.CampaignCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            campaign = campaigns.campaign_create(
-                **serializer.validated_data, created_by=_actor(request)
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError({"name": exc.messages}) from exc
-        return Response(campaign_status(campaign), status=status.HTTP_201_CREATED)
+        # One transaction: a campaign whose answer cannot be made is not left.
+        with transaction.atomic():
+            try:
+                campaign = campaigns.campaign_create(
+                    **serializer.validated_data, created_by=_actor(request)
+                )
+            except DjangoValidationError as exc:
+                raise ValidationError({"name": exc.messages}) from exc
+            answer = campaign_status(campaign)
+        return Response(answer, status=status.HTTP_201_CREATED)
 
     def _acted(self, campaign: Campaign, outcome: str, code: int = 200, **extra):  # type: ignore[no-untyped-def]
         campaign.refresh_from_db()

@@ -185,3 +185,16 @@ def test_a_wrong_method_is_named_in_the_title(hr):
     assert answer.status_code == 405
     assert "{method}" not in answer.json()["title"]
     assert "PUT" in answer.json()["title"]
+
+
+@pytest.mark.parametrize(
+    "path, name",
+    [
+        ("/api/v1/employees/", "country"),
+        ("/api/v1/employees/", "updated_since"),
+        ("/api/v1/campaigns/", "status"),
+    ],
+)
+def test_a_nul_character_in_a_filter_is_refused(hr, path, name):
+    # PostgreSQL refuses NUL in a query: it was a 500 there.
+    assert _field(hr.get(path, {name: "FR\x00"})) == name
