@@ -94,6 +94,8 @@ MIDDLEWARE = [
     "config.middleware.SessionMiddleware",
     # Django's, with the admin in ADMIN_LANGUAGES (below).
     "config.middleware.LocaleMiddleware",
+    # A NUL in the query string: a 400 in the reader's language.
+    "config.middleware.nul_refused",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "config.middleware.AuthenticationMiddleware",
