@@ -186,12 +186,17 @@ def test_one_process_alone_waits_only_beyond_the_burst(backend, settings):
     rate, count = 20.0, 30
     settings.EMAIL_RATE_LIMIT = rate
     started = time.monotonic()
-    waited = sum(ratelimit.acquire(1) for _ in range(count))
+    waits = [ratelimit.acquire(1) for _ in range(count)]
     elapsed = time.monotonic() - started
 
     expected = (count - burst_of(rate)) / rate  # 0.5 s
     assert expected - EARLY <= elapsed < expected + 0.75
-    assert waited == pytest.approx(expected, abs=0.25)
+    # The burst goes at once, and only what is beyond it waits: at most
+    # `expected` in all. Less, down to nothing, when the calls themselves are
+    # slow on a busy machine (CI once saw 30 calls take the 0.5 s alone), as
+    # the bucket refills meanwhile; the elapsed time above holds the limit.
+    assert sum(waits[: int(burst_of(rate))]) == 0
+    assert sum(waits) <= expected + 0.25
 
 
 def test_a_batch_larger_than_the_burst_is_paced_in_slices(backend, settings):
