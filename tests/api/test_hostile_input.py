@@ -23,11 +23,6 @@ def _roles(roles):
     pass
 
 
-@pytest.fixture
-def hr():
-    return client_for("HR")
-
-
 def _field(answer) -> str:
     assert answer.status_code == 400, answer.content
     assert answer["Content-Type"] == "application/problem+json"

@@ -13,7 +13,6 @@ from employees.importing import run_import
 from employees.models import Employee
 from notifications.models import CampaignStatus
 from tests.ack_helpers import launched
-from tests.api.helpers import client_for
 from tests.campaign_factories import EmployeeFactory, campaign_make
 
 pytestmark = pytest.mark.django_db
@@ -22,11 +21,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _roles(roles):
     pass
-
-
-@pytest.fixture
-def hr():
-    return client_for("HR")
 
 
 def test_lists_are_cursor_pages(hr):
