@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from employees.models import Employee
-from employees.timezones import zone_spelled
+from employees.timezones import zone_clean
 from events.catalogue import EVENT_TYPES
 from events.models import WebhookEndpoint
 from notifications.campaigns.library import TEMPLATES
@@ -41,17 +41,7 @@ class EmployeeSerializer(serializers.ModelSerializer):
 
     def validate_time_zone(self, value: str) -> str:
         """As the staff file's column and the admin's form read it."""
-        if not value.strip():
-            return ""
-        zone = zone_spelled(value.strip())
-        if zone is None:
-            raise serializers.ValidationError(
-                _(
-                    "“%(value)s” is not a time zone; write its IANA name, such as Europe/Paris."
-                )
-                % {"value": value}
-            )
-        return zone
+        return zone_clean(value)
 
     def validate_manager(self, value: Employee | None) -> Employee | None:
         """Nobody manages themselves, even through others."""

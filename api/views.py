@@ -43,8 +43,8 @@ def _param(request, name: str) -> str:  # type: ignore[no-untyped-def]
 
 
 def _bool(request, name: str) -> bool | None:  # type: ignore[no-untyped-def]
-    raw = _param(request, name) or None
-    if raw is None or raw == "":
+    raw = _param(request, name)
+    if not raw:
         return None
     if raw.lower() in ("true", "1", "yes"):
         return True
@@ -95,16 +95,15 @@ class EmployeeViewSet(
         people = Employee.objects.all()
         if self.action != "list":
             return people
-        params = self.request.query_params
         active = _bool(self.request, "active")
         if active is not None:
             people = people.filter(is_active=active)
         for name in ("department", "country", "language"):
-            if _param(self.request, name):
-                people = people.filter(**{name: params[name]})
-        if _param(self.request, "updated_since"):
+            if value := _param(self.request, name):
+                people = people.filter(**{name: value})
+        if raw := _param(self.request, "updated_since"):
             try:
-                since = parse_datetime(params["updated_since"])
+                since = parse_datetime(raw)
             except ValueError:  # well formed, impossible (2025-02-30)
                 since = None
             if since is None:

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from employees.importing import address_normalise
 from employees.models import Employee
-from employees.timezones import zone_spelled
+from employees.timezones import zone_clean
 
 IMPORT_EXTENSIONS = ["csv", "txt", "tsv", "xlsx"]
 
@@ -94,18 +94,7 @@ class EmployeeForm(forms.ModelForm):
         }
 
     def clean_time_zone(self) -> str:
-        name = self.cleaned_data["time_zone"].strip()
-        if not name:
-            return ""
-        zone = zone_spelled(name)  # as the staff file's column reads it
-        if zone is None:
-            raise forms.ValidationError(
-                _(
-                    "“%(value)s” is not a time zone; write its IANA name, such as Europe/Paris."
-                )
-                % {"value": name}
-            )
-        return zone
+        return zone_clean(self.cleaned_data["time_zone"])  # as the file reads it
 
     def clean_email(self) -> str:
         email = address_normalise(self.cleaned_data["email"].strip())

@@ -24,6 +24,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 
 @lru_cache(maxsize=1024)
@@ -46,6 +48,23 @@ def zone_spelled(raw: str) -> str | None:
         return ZoneInfo(raw).key
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return _zones_by_folded_name().get(raw.casefold())
+
+
+def zone_clean(raw: str) -> str:
+    """A zone typed in a form or sent to the API, as ``zone_spelled`` reads
+    it ("" when empty); ValidationError when it is no zone."""
+    name = raw.strip()
+    if not name:
+        return ""
+    zone = zone_spelled(name)
+    if zone is None:
+        raise ValidationError(
+            _(
+                "“%(value)s” is not a time zone; write its IANA name, such as Europe/Paris."
+            )
+            % {"value": name}
+        )
+    return zone
 
 
 @lru_cache(maxsize=1)
