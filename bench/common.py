@@ -37,36 +37,38 @@ def fresh_database(url: str) -> None:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def _stat(pid: int | str) -> tuple[str, list[str]] | None:
+    """A live process's command name and the fields after it in
+    /proc/<pid>/stat (state, ppid, pgrp, ..., utime 12th, stime 13th)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    command = raw[raw.index("(") + 1 : raw.rindex(")")]
+    return command, raw.rsplit(")", 1)[1].split()
+
+
+def _seconds(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_by_pid(wanted: Callable[[str, int], bool]) -> dict[int, float]:
     """User + system CPU seconds of every live process for which
     ``wanted(command name, process group)`` is true, by pid (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
     found = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or (stat := _stat(entry.name)) is None:
             continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        command = raw[raw.index("(") + 1 : raw.rindex(")")]
-        # After the command: state, ppid, pgrp, ..., utime (12th), stime (13th).
-        fields = raw.rsplit(")", 1)[1].split()
+        command, fields = stat
         if wanted(command, int(fields[2])):
-            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+            found[int(entry.name)] = _seconds(fields)
     return found
 
 
 def cpu_of(pid: int | None) -> float:
     """User + system CPU seconds of one live process (0 when it is gone)."""
-    if pid is None:
-        return 0.0
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = raw.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    stat = _stat(pid) if pid is not None else None
+    return _seconds(stat[1]) if stat else 0.0
 
 
 def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
