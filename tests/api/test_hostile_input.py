@@ -75,17 +75,19 @@ def test_a_body_nested_too_deeply_is_a_bad_request(hr, path, idempotent):
     assert "nested too deeply" in answer.json()["detail"]
 
 
+def _campaign_post(hr, **extra: object):  # type: ignore[no-untyped-def]
+    """POST a campaign that is valid but for ``extra``."""
+    body = {
+        "name": "Probe",
+        "deadline": (timezone.now() + timedelta(days=20)).isoformat(),
+        "template": "linkedin-ai-optout",
+        **extra,
+    }
+    return hr.post("/api/v1/campaigns/", body, format="json")
+
+
 def test_a_department_longer_than_any_is_refused_and_no_campaign_is_left(hr):
-    answer = hr.post(
-        "/api/v1/campaigns/",
-        {
-            "name": "Probe",
-            "deadline": (timezone.now() + timedelta(days=20)).isoformat(),
-            "template": "linkedin-ai-optout",
-            "departments": ["x" * 100_000],
-        },
-        format="json",
-    )
+    answer = _campaign_post(hr, departments=["x" * 100_000])
     assert _field(answer).startswith("departments")
     assert not Campaign.objects.exists()
 
@@ -94,31 +96,13 @@ def test_a_department_longer_than_any_is_refused_and_no_campaign_is_left(hr):
     "sender", ["not an email", "x@example.com\r\nBcc: victim@example.com"]
 )
 def test_a_sender_that_is_not_an_address_is_refused(hr, sender):
-    answer = hr.post(
-        "/api/v1/campaigns/",
-        {
-            "name": "Probe",
-            "deadline": (timezone.now() + timedelta(days=20)).isoformat(),
-            "template": "linkedin-ai-optout",
-            "from_email": sender,
-        },
-        format="json",
-    )
+    answer = _campaign_post(hr, from_email=sender)
     assert _field(answer) == "from_email"
     assert not Campaign.objects.exists()
 
 
 def test_a_named_sender_is_accepted(hr):
-    answer = hr.post(
-        "/api/v1/campaigns/",
-        {
-            "name": "Probe",
-            "deadline": (timezone.now() + timedelta(days=20)).isoformat(),
-            "template": "linkedin-ai-optout",
-            "from_email": "DPO <dpo@example.com>",
-        },
-        format="json",
-    )
+    answer = _campaign_post(hr, from_email="DPO <dpo@example.com>")
     assert answer.status_code == 201, answer.json()
 
 
