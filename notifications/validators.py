@@ -17,15 +17,17 @@ def sender_validate(value: str) -> None:
     if not value:
         return
     _name, address = parseaddr(value)
-    message = _(
-        "“%(value)s” is not an e-mail address, nor a name and an address such as "
-        "“DPO <dpo@example.com>”."
+    if address and "\r" not in value and "\n" not in value:
+        try:
+            validate_email(address)
+            return
+        except ValidationError:
+            pass
+    raise ValidationError(
+        _(
+            "“%(value)s” is not an e-mail address, nor a name and an address "
+            "such as “DPO <dpo@example.com>”."
+        ),
+        code="invalid",
+        params={"value": value},
     )
-    if "\r" in value or "\n" in value or not address:
-        raise ValidationError(message, code="invalid", params={"value": value})
-    try:
-        validate_email(address)
-    except ValidationError:
-        raise ValidationError(
-            message, code="invalid", params={"value": value}
-        ) from None
