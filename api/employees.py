@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from audit.models import AuditAction
 from audit.services import audit_record
 from employees.importing import address_normalise
-from employees.models import STAFF_FIELDS, Employee
+from employees.models import STAFF_FIELDS, Employee, manager_loops
 from employees.services import employee_set_active
 from employees.signals import AddressChange, addresses_changed_send
 
@@ -28,24 +28,38 @@ def employee_upsert(
     *, data: dict, actor: str, employee: Employee | None = None
 ) -> tuple[Employee, bool]:
     """Create or update; returns (employee, created). A value another
-    employee holds already (e-mail, HR id) is a field error, not a crash."""
-    try:
-        return _upsert(data=data, actor=actor, employee=employee)
-    except IntegrityError as exc:
-        raise ValidationError(
-            {"email": _("Another employee has this e-mail address or HR id.")}
-        ) from exc
-
-
-def _upsert(
-    *, data: dict, actor: str, employee: Employee | None
-) -> tuple[Employee, bool]:
+    employee holds already (e-mail, HR id) is an error on that field, not a
+    crash; so is a manager who would make the person their own manager
+    (also when a POST matched someone already on the list)."""
     if "email" in data:
         data = {**data, "email": address_normalise(data["email"])}
     if employee is None:
         employee = employee_match(
             hr_id=data.get("hr_id", ""), email=data.get("email", "")
         )
+    if employee is not None and manager_loops(employee.pk, data.get("manager_id")):
+        raise ValidationError(
+            {"manager": _("This would make the employee their own manager.")}
+        )
+    try:
+        return _upsert(data=data, actor=actor, employee=employee)
+    except IntegrityError as exc:
+        raise ValidationError(_conflict(data, employee)) from exc
+
+
+def _conflict(data: dict, employee: Employee | None) -> dict[str, str]:
+    """Which of the unique values another employee already holds."""
+    others = Employee.objects.all()
+    if employee is not None:
+        others = others.exclude(pk=employee.pk)
+    if data.get("hr_id") and others.filter(hr_id=data["hr_id"]).exists():
+        return {"hr_id": _("Another employee has this HR id.")}
+    return {"email": _("Another employee has this e-mail address.")}
+
+
+def _upsert(
+    *, data: dict, actor: str, employee: Employee | None
+) -> tuple[Employee, bool]:
     created = employee is None
     # STAFF_FIELDS alone: "active" changes only through employee_deactivate.
     with transaction.atomic():

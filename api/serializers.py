@@ -43,20 +43,6 @@ class EmployeeSerializer(serializers.ModelSerializer):
         """As the staff file's column and the admin's form read it."""
         return zone_clean(value)
 
-    def validate_manager(self, value: Employee | None) -> Employee | None:
-        """Nobody manages themselves, even through others."""
-        if value is None or self.instance is None:
-            return value
-        seen, boss = set(), value
-        while boss is not None and boss.pk not in seen:
-            if boss.pk == self.instance.pk:
-                raise serializers.ValidationError(
-                    _("This would make the employee their own manager.")
-                )
-            seen.add(boss.pk)
-            boss = boss.manager
-        return value
-
     class Meta:
         model = Employee
         fields = [

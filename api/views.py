@@ -403,8 +403,12 @@ class WebhookViewSet(
 
 @csrf_exempt  # an API answer (no cookie is ever used): 404 whatever the method
 def not_found(request, *args, **kwargs):  # type: ignore[no-untyped-def]
-    answer = JsonResponse(
-        {"type": "about:blank", "title": _("Not found."), "status": 404}, status=404
-    )
+    body = {
+        "type": "about:blank",
+        "title": _("Not found."),
+        "status": 404,
+        "detail": _("No such resource: the API's paths are listed at /api/docs/."),
+    }
+    answer = JsonResponse(body, status=404)
     answer["Content-Type"] = CONTENT_TYPE
     return answer

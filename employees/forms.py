@@ -7,7 +7,7 @@ from django.core.validators import FileExtensionValidator
 from django.utils.translation import gettext_lazy as _
 
 from employees.importing import address_normalise
-from employees.models import Employee
+from employees.models import Employee, manager_loops
 from employees.timezones import zone_clean
 
 IMPORT_EXTENSIONS = ["csv", "txt", "tsv", "xlsx"]
@@ -95,6 +95,14 @@ class EmployeeForm(forms.ModelForm):
 
     def clean_time_zone(self) -> str:
         return zone_clean(self.cleaned_data["time_zone"])  # as the file reads it
+
+    def clean_manager(self) -> Employee | None:
+        manager = self.cleaned_data["manager"]
+        if manager is not None and manager_loops(self.instance.pk, manager.pk):
+            raise forms.ValidationError(
+                _("This would make the employee their own manager.")
+            )
+        return manager
 
     def clean_email(self) -> str:
         email = address_normalise(self.cleaned_data["email"].strip())

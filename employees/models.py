@@ -99,6 +99,27 @@ class Employee(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
 
+def manager_loops(employee_pk: int | None, manager_pk: int | None) -> bool:
+    """Whether giving employee ``employee_pk`` the manager ``manager_pk``
+    would make them their own manager, directly or through others (the
+    admin's form and the API refuse it; the staff file ignores a direct one).
+    One query per level of the chain above the new manager."""
+    if employee_pk is None:
+        return False
+    seen: set[int] = set()
+    boss = manager_pk
+    while boss is not None and boss not in seen:
+        if boss == employee_pk:
+            return True
+        seen.add(boss)
+        boss = (
+            Employee.objects.filter(pk=boss)
+            .values_list("manager_id", flat=True)
+            .first()
+        )
+    return False
+
+
 # What the staff list says of a person, as each of its sources sets it (the
 # file import, SCIM, LDAP, the API), by attribute name (manager_id). Whether
 # they are active is apart: each source decides it by its own rule.

@@ -26,3 +26,4 @@ def test_an_unknown_api_path_is_a_problem_not_a_page(client):
     answer = client.post("/api/v1/nothing-here/")
     assert answer.status_code == 404
     assert answer["Content-Type"] == "application/problem+json"
+    assert "/api/docs/" in answer.json()["detail"]  # where the paths are

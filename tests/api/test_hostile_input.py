@@ -177,3 +177,40 @@ def test_a_wrong_method_is_named_in_the_title(hr):
 def test_a_nul_character_in_a_filter_is_refused(hr, path, name):
     # PostgreSQL refuses NUL in a query: it was a 500 there.
     assert _field(hr.get(path, {name: "FR\x00"})) == name
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"hr_id": "H-ANN"}, "hr_id"), ({"email": "ANN@example.com"}, "email")],
+)
+def test_a_value_another_employee_holds_is_refused_on_its_own_field(hr, change, field):
+    EmployeeFactory(hr_id="H-ANN", email="ann@example.com")
+    bob = EmployeeFactory(hr_id="H-BOB", email="bob@example.com")
+    answer = hr.patch(f"/api/v1/employees/{bob.pk}/", change, format="json")
+    assert _field(answer) == field
+    bob.refresh_from_db()
+    assert (bob.hr_id, bob.email) == ("H-BOB", "bob@example.com")
+
+
+@pytest.mark.parametrize("through", ["directly", "through a report"])
+def test_a_post_matching_someone_cannot_make_them_their_own_manager(hr, through):
+    ann = EmployeeFactory(hr_id="H-ANN", email="ann@example.com")
+    report = EmployeeFactory(manager=ann)
+    manager = ann if through == "directly" else report
+    body = {"hr_id": "H-ANN", "email": "ann@example.com", "manager": manager.pk}
+    answer = hr.post("/api/v1/employees/", body, format="json")
+    assert _field(answer) == "manager"
+    ann.refresh_from_db()
+    assert ann.manager_id is None
+    # The same POST with a manager outside Ann's line goes through.
+    body["manager"] = EmployeeFactory().pk
+    assert hr.post("/api/v1/employees/", body, format="json").status_code == 200
+
+
+@pytest.mark.parametrize("cursor", ["zzz", "bz0tMQ==", "%00"])
+def test_a_cursor_the_api_did_not_give_is_a_400_on_cursor(hr, cursor):
+    EmployeeFactory.create_batch(3)
+    answer = hr.get("/api/v1/employees/", {"cursor": cursor, "page_size": 1})
+    assert _field(answer) == "cursor"
+    first = hr.get("/api/v1/employees/", {"page_size": 1}).json()
+    assert hr.get(first["next"]).status_code == 200  # a real one still works

@@ -193,3 +193,25 @@ def test_it_sets_a_persons_time_zone_by_its_iana_name_and_refuses_others(
     employee.refresh_from_db()
     assert employee.time_zone == "Europe/Warsaw"
     assert "Europe/Warsaw" in client.get(url).content.decode()
+
+
+@pytest.mark.parametrize("through", ["themselves", "someone they manage"])
+def test_it_refuses_to_make_someone_their_own_manager(client, hr_admin, through):
+    """The file import ignores a row naming its own person as manager; the
+    form refuses it, and a loop through the people they manage."""
+    ann = EmployeeFactory(email="ann@example.com")
+    report = EmployeeFactory(manager=ann)
+    client.force_login(hr_admin)
+    url = reverse("admin:employees_employee_change", args=[ann.pk])
+    form = {"email": ann.email, "language": "fr", "is_active": "on",
+            "email_status": "ok"}  # fmt: skip
+    boss = ann if through == "themselves" else report
+    refused = client.post(url, {**form, "manager": boss.pk})
+    assert refused.status_code == 200
+    assert "their own manager" in refused.content.decode()
+    ann.refresh_from_db()
+    assert ann.manager_id is None
+    other = EmployeeFactory()
+    assert client.post(url, {**form, "manager": other.pk}).status_code == 302
+    ann.refresh_from_db()
+    assert ann.manager_id == other.pk
