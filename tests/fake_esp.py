@@ -10,6 +10,7 @@ them over TCP exactly as it would reach the real ones.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import json
 import socket
@@ -50,6 +51,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.sink.pause:
+            await asyncio.sleep(self.sink.pause)
         if not self.sink.keep_messages:
             with self.sink.lock:
                 self.sink.count += len(envelope.rcpt_tos)
@@ -68,6 +71,8 @@ class SmtpSink:
     reject: set[str] = field(default_factory=set)
     defer: set[str] = field(default_factory=set)
     keep_messages: bool = True
+    # Seconds each message takes to be accepted: a slow server.
+    pause: float = 0.0
     received: list[Received] = field(default_factory=list)
     count: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)

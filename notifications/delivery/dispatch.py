@@ -34,7 +34,7 @@ from django.utils.translation import gettext_noop
 
 from events.outbox import emit, subscribed_types
 from notifications.campaigns import services
-from notifications.delivery import waves
+from notifications.delivery import reasons, waves
 from notifications.delivery.policy import Knobs, chunk_size, knobs
 from notifications.models import (
     LAUNCHED_STATUSES,
@@ -403,7 +403,7 @@ def deliveries_expire(*, now: datetime) -> int:
         status=DeliveryStatus.QUEUED, step_id__in=past
     ).update(
         status=DeliveryStatus.SKIPPED,
-        last_error=gettext_noop("Missed: the deadline passed before it could be sent."),
+        last_error=reasons.MISSED,
         status_at=now,
     )
 

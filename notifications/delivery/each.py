@@ -18,10 +18,9 @@ from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import connection
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from common.db import cursor_prepared
-from notifications.delivery import rawmail
+from notifications.delivery import rawmail, reasons
 from notifications.delivery.claim import (
     SendReport,
     _Claim,
@@ -113,7 +112,7 @@ def _send_each_on(
             _finish(
                 rest,
                 DeliveryStatus.SKIPPED,
-                _("Missed: the deadline passed before it could be sent."),
+                reasons.MISSED,
                 timezone.now(),
             )
             report.skipped += len(rest)

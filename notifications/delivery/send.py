@@ -22,6 +22,7 @@ from employees import timezones
 from employees.models import EmailStatus
 from notifications.campaigns import content as content_mod
 from notifications.campaigns.tokens import token_from_seed
+from notifications.delivery import reasons
 from notifications.delivery.batch import _send_batch
 from notifications.delivery.claim import (
     SendReport,
@@ -143,12 +144,12 @@ class _Row:
 
 def _skip_reason(row: _Row, now: datetime) -> str:
     if now >= row.step.campaign.deadline:
-        return gettext_noop("Missed: the deadline passed before it could be sent.")
+        return reasons.MISSED
     person: _Person = row.recipient.employee if row.recipient_id else row.manager
     if not person.is_active:
         return gettext_noop("Employee deactivated.")
     if person.email_status != EmailStatus.OK:
-        return gettext_noop("Address bounced or complained before.")
+        return reasons.BAD_ADDRESS
     if (
         row.recipient_id
         and row.step.kind != StepKind.FIRST

@@ -26,11 +26,11 @@ from django.db import connection
 from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
-from django.utils.translation import gettext_noop
 
 from employees import timezones
 from employees.models import EmailStatus, Employee
 from notifications.campaigns import scheduling
+from notifications.delivery import reasons
 from notifications.models import Delivery, DeliveryStatus, Recipient, Step, StepKind
 
 _INSERT_BATCH = 2000
@@ -77,10 +77,6 @@ def _audience(step: Step) -> QuerySet[Recipient]:
     return recipients
 
 
-def _bad_address() -> str:
-    return gettext_noop("Address bounced or complained before.")
-
-
 def _new_delivery(
     step: Step,
     email: str,
@@ -97,7 +93,7 @@ def _new_delivery(
         to_email=email,
         language=language,
         status=DeliveryStatus.SKIPPED if bad else DeliveryStatus.QUEUED,
-        last_error=_bad_address() if bad else "",
+        last_error=reasons.BAD_ADDRESS if bad else "",
         next_attempt_at=None if bad else wave,
         **who,
     )
@@ -267,7 +263,7 @@ class StepRows:
             DeliveryStatus.QUEUED,
             DeliveryStatus.SKIPPED,
             *ok,
-            _bad_address(),
+            reasons.BAD_ADDRESS,
             *ok,
             lease,
             *ok,

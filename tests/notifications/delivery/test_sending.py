@@ -20,12 +20,13 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
 from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from audit.models import AuditEntry
+from common.texts import shown
 from employees.models import EmailStatus, Employee
 from events.outbox import subscribed_types
 from notifications.acknowledgements import services as acknowledgements
@@ -252,6 +253,32 @@ def test_it_sends_nothing_after_the_deadline():
         DeliveryStatus.SKIPPED
     }
     assert "deadline" in Delivery.objects.first().last_error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deadline_passing_during_a_send_skips_the_rest_in_the_readers_words(
+    settings,
+):
+    """The SMTP server takes a second a message and the deadline passes
+    after the first: the rows left are skipped. The worker runs in French
+    (LANGUAGE_CODE); the reason is stored in English and shown in French or
+    English to whoever reads it (it was stored in French, and an English
+    admin read French)."""
+    campaign = launched(3)
+    _, chunks = tick()
+    deadline = timezone.now() + timedelta(seconds=1.5)
+    Campaign.objects.filter(pk=campaign.pk).update(deadline=deadline)
+    with smtp_sink(settings, pause=1.0) as sink, translation.override("fr"):
+        send_all(chunks)
+    assert 1 <= len(sink.received) < 3
+    skipped = Delivery.objects.filter(status=DeliveryStatus.SKIPPED)
+    assert len(skipped) == 3 - len(sink.received)
+    for row in skipped:
+        assert row.last_error == "Missed: the deadline passed before it could be sent."
+        with translation.override("fr"):
+            assert shown(row.last_error).startswith("Manqué")
+        with translation.override("en"):
+            assert shown(row.last_error).startswith("Missed")
 
 
 @pytest.mark.django_db(transaction=True)
