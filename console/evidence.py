@@ -39,6 +39,7 @@ from notifications.models import (
     AcknowledgementKind,
     Campaign,
     CampaignContent,
+    DeliveryStatus,
     Recipient,
     Step,
     StepKind,
@@ -357,8 +358,15 @@ def _people(evidence: Evidence) -> list[dict[str, Any]]:
             person["recipient"] = row
             person["history"] = evidence.histories.get(row["record_id"], [])
         else:
-            person["rows"].append(row)
+            # The reader's word for the status; the hashed code stays in the
+            # page's machine-readable copy, which verify_evidence reads.
+            person["rows"].append({**row, "status_label": _status_label(row)})
     return list(people.values())
+
+
+def _status_label(row: dict[str, Any]) -> str:
+    status = row["status"]
+    return str(DeliveryStatus(status).label) if status in DeliveryStatus else status
 
 
 def evidence_html(evidence: Evidence) -> str:

@@ -4,6 +4,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -148,6 +149,19 @@ def test_it_verifies_the_html_report_and_shows_the_contents(dpo_client, sent, tm
     _verify(tmp_path, content, "evidence.html")
     Delivery.objects.filter(pk=sent.deliveries[0].pk).update(sent_at=None)
     assert "edited in the database" in _verify_fails(tmp_path, content, "e.html")
+
+
+@pytest.mark.parametrize(("language", "word"), [("fr", "Envoyé"), ("en", "Sent")])
+def test_the_html_report_names_each_status_in_the_readers_language(
+    dpo_client, sent, tmp_path, language, word
+):
+    """The per-employee tables say "Envoyé", not the stored code "sent";
+    the hashed code stays in the page's data, and the page still verifies."""
+    dpo_client.defaults["HTTP_ACCEPT_LANGUAGE"] = language
+    content = _export(dpo_client, sent.campaign, "html")
+    cells = re.findall(r"<td>([^<]*)</td><td class=\"hash\">", content.decode())
+    assert cells and set(cells) == {word}
+    _verify(tmp_path, content, "evidence.html")
 
 
 def test_it_lets_anyone_check_a_message_text_against_its_hash(sent):
