@@ -32,12 +32,16 @@ def import_answer(*, upload, dry_run: bool, sync: bool, actor: str) -> tuple[dic
         return body, 200
     if result.written:
         return body, 201
-    # Refused for its row errors: nothing written, every error listed.
+    # Refused for its row errors: nothing written, every error listed. In a
+    # problem+json body "status" is the HTTP code (it was the run's "rejected",
+    # which clients reading RFC 9457 took for a malformed answer): the run's
+    # own status is "import_status" here.
     return {
+        **body,
         "type": "about:blank",
         "title": _("The file has errors; nothing was imported."),
         "status": 400,
-        **body,
+        "import_status": run.status,
     }, 400
 
 

@@ -121,7 +121,11 @@ def test_import_refuses_a_file_with_errors(hr):
     upload = SimpleUploadedFile("staff.csv", FILE, content_type="text/csv")
     answer = hr.post("/api/v1/imports/", {"file": upload}, format="multipart")
     assert answer.status_code == 400
-    assert answer.json()["errors"][0]["line"] == 3
+    assert answer["Content-Type"] == "application/problem+json"
+    body = answer.json()
+    assert body["status"] == 400  # RFC 9457: the HTTP code
+    assert body["import_status"] == "rejected"
+    assert body["errors"][0]["line"] == 3
     assert Employee.objects.count() == 0
 
 
