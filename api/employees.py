@@ -37,7 +37,12 @@ def employee_upsert(
         employee = employee_match(
             hr_id=data.get("hr_id", ""), email=data.get("email", "")
         )
-    if employee is not None and manager_loops(employee.pk, data.get("manager_id")):
+    manager_id = data.get("manager_id")
+    if (
+        employee is not None
+        and manager_id != employee.manager_id  # as the admin's form: when changed
+        and manager_loops(employee.pk, manager_id)
+    ):
         raise ValidationError(
             {"manager": _("This would make the employee their own manager.")}
         )

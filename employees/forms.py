@@ -98,7 +98,10 @@ class EmployeeForm(forms.ModelForm):
 
     def clean_manager(self) -> Employee | None:
         manager = self.cleaned_data["manager"]
-        if manager is not None and manager_loops(self.instance.pk, manager.pk):
+        # Checked when changed only: a loop a staff file brought in (A and B
+        # managing each other) must not block correcting A's address.
+        changed = "manager" in self.changed_data
+        if changed and manager and manager_loops(self.instance.pk, manager.pk):
             raise forms.ValidationError(
                 _("This would make the employee their own manager.")
             )

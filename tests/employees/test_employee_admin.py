@@ -215,3 +215,20 @@ def test_it_refuses_to_make_someone_their_own_manager(client, hr_admin, through)
     assert client.post(url, {**form, "manager": other.pk}).status_code == 302
     ann.refresh_from_db()
     assert ann.manager_id == other.pk
+
+
+def test_a_loop_a_staff_file_brought_in_does_not_block_other_corrections(
+    client, hr_admin
+):
+    """Ann and Bob manage each other (as an HR system exported them): HR
+    can still correct Ann's address without first untangling them."""
+    ann = EmployeeFactory(email="ann@example.com")
+    bob = EmployeeFactory(manager=ann)
+    Employee.objects.filter(pk=ann.pk).update(manager=bob)
+    client.force_login(hr_admin)
+    url = reverse("admin:employees_employee_change", args=[ann.pk])
+    form = {"email": "ann.lee@example.com", "language": "fr", "is_active": "on",
+            "email_status": "ok", "manager": bob.pk}  # fmt: skip
+    assert client.post(url, form).status_code == 302
+    ann.refresh_from_db()
+    assert (ann.email, ann.manager_id) == ("ann.lee@example.com", bob.pk)
