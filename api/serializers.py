@@ -173,6 +173,12 @@ class CampaignStatusSerializer(serializers.Serializer):
     enrolled = serializers.IntegerField()
     acknowledged = serializers.IntegerField()
     steps = serializers.ListField(child=serializers.DictField())
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What the admin warns about at save, in the request's "
+        "language: why a draft could not be launched as it stands, "
+        "translations not reviewed yet. Empty once launched.",
+    )
 
 
 class ActionResultSerializer(serializers.Serializer):

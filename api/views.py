@@ -27,10 +27,17 @@ from api.problems import CONTENT_TYPE
 from employees.models import Employee
 from events import services as webhooks
 from events.models import WebhookEndpoint
+from notifications.admin import notes
+from notifications.campaigns import library, steering
 from notifications.campaigns import services as campaigns
-from notifications.campaigns import steering
 from notifications.campaigns.selectors import campaign_status
-from notifications.models import Campaign, CampaignAction, Delivery, Recipient
+from notifications.models import (
+    Campaign,
+    CampaignAction,
+    CampaignStatus,
+    Delivery,
+    Recipient,
+)
 
 
 def _param(request, name: str) -> str:  # type: ignore[no-untyped-def]
@@ -162,6 +169,16 @@ def _employee_data(validated: dict) -> dict:
     return data
 
 
+def _with_warnings(campaign: Campaign) -> dict:
+    """campaign_status's figures and what the admin warns about at save:
+    why a draft could not be launched as it stands (a deadline passed, no
+    one in the audience), template translations nobody reviewed yet."""
+    warnings = notes.save_warnings(campaign)
+    if campaign.status == CampaignStatus.DRAFT:
+        warnings.append(library.review_reminder(campaign))
+    return {**campaign_status(campaign), "warnings": [w for w in warnings if w]}
+
+
 @extend_schema(tags=["imports"])
 class ImportViewSet(viewsets.GenericViewSet):
     lookup_value_regex = _ID
@@ -219,7 +236,7 @@ class CampaignViewSet(
 
     @extend_schema(responses=s.CampaignStatusSerializer)
     def retrieve(self, request, pk=None):  # type: ignore[no-untyped-def]
-        return Response(campaign_status(self.get_object()))
+        return Response(_with_warnings(self.get_object()))
 
     @extend_schema(
         request=s.CampaignCreateSerializer, responses={201: s.CampaignStatusSerializer}
@@ -236,7 +253,7 @@ class CampaignViewSet(
                 )
             except DjangoValidationError as exc:
                 raise ValidationError({"name": exc.messages}) from exc
-            answer = campaign_status(campaign)
+            answer = _with_warnings(campaign)
         return Response(answer, status=status.HTTP_201_CREATED)
 
     def _acted(self, campaign: Campaign, outcome: str, code: int = 200, **extra):  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from employees.importing import run_import
 from employees.models import Employee
-from notifications.models import CampaignStatus
+from notifications.models import Campaign, CampaignStatus
 from tests.ack_helpers import launched
 from tests.campaign_factories import EmployeeFactory, campaign_make
 
@@ -152,6 +152,26 @@ def test_campaign_created_from_a_template_then_launched_paused_resumed_cancelled
     assert hr.post(f"/api/v1/campaigns/{pk}/cancel/").json()["status"] == "cancelled"
     again = hr.post(f"/api/v1/campaigns/{pk}/pause/")
     assert again.status_code == 400
+
+
+def test_a_campaign_answer_says_what_the_admin_would_warn_about(hr):
+    """A script creating a draft hears, as the admin's page says at save,
+    why it could not be launched as it stands, in the request's language;
+    once the draft is launchable and launched, nothing."""
+    past = (timezone.now() - timedelta(days=1)).isoformat()
+    body = {"name": "Late", "deadline": past, "template": "linkedin-ai-optout"}
+    created = hr.post("/api/v1/campaigns/", body, format="json")
+    assert created.status_code == 201
+    warnings = created.json()["warnings"]
+    assert any("deadline" in w and "has passed" in w for w in warnings)
+    assert any("No active employee matches" in w for w in warnings)
+    pk = created.json()["id"]
+    french = hr.get(f"/api/v1/campaigns/{pk}/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert any("Aucun employé actif" in w for w in french.json()["warnings"])
+    EmployeeFactory()
+    Campaign.objects.filter(pk=pk).update(deadline=timezone.now() + timedelta(days=20))
+    assert hr.post(f"/api/v1/campaigns/{pk}/launch/").status_code == 200
+    assert hr.get(f"/api/v1/campaigns/{pk}/").json()["warnings"] == []
 
 
 def test_an_unknown_template_is_refused(hr):
