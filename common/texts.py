@@ -20,6 +20,13 @@ def shown(stored: str) -> str:
     return gettext(stored) if stored else stored
 
 
+def choice_label(choices: type, value: str) -> str:
+    """A stored choice (a status, a step's kind) as people read it: its
+    label in the reader's language, or the value as stored when it is not
+    one of ``choices`` (a row written before a choice was renamed)."""
+    return str(choices(value).label) if value in choices.values else value
+
+
 # For a value kept beyond the request (the dashboard's snapshot, computed by
 # a worker and read by people in several languages): translated when shown.
 shown_lazy = lazy(shown, str)

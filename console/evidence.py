@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from audit import chain, services
 from audit.models import AuditAction, AuditEntry, SealedRecord
 from common.exporting import csv_lines, excel_delimiter, unneutralise
+from common.texts import choice_label
 from employees.models import ImportRun
 from notifications.campaigns.sealing import RecordKind
 from notifications.campaigns.selectors import links_exported_before
@@ -360,13 +361,9 @@ def _people(evidence: Evidence) -> list[dict[str, Any]]:
         else:
             # The reader's word for the status; the hashed code stays in the
             # page's machine-readable copy, which verify_evidence reads.
-            person["rows"].append({**row, "status_label": _status_label(row)})
+            label = choice_label(DeliveryStatus, row["status"])
+            person["rows"].append({**row, "status_label": label})
     return list(people.values())
-
-
-def _status_label(row: dict[str, Any]) -> str:
-    status = row["status"]
-    return str(DeliveryStatus(status).label) if status in DeliveryStatus else status
 
 
 def evidence_html(evidence: Evidence) -> str:

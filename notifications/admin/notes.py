@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from common.texts import choice_label
 from notifications.campaigns.selectors import campaign_audience
 from notifications.models import (
     OPEN_STEP_STATUSES,
@@ -33,17 +34,13 @@ def local_time(at: datetime | str | None, campaign: Campaign) -> str:
     return f"{date_format(at, 'DATETIME_FORMAT')} ({campaign.time_zone})"
 
 
-def _label(choices, value: str) -> str:
-    return str(choices(value).label) if value in choices.values else value
-
-
 def step_rows(campaign: Campaign, figures: dict) -> list[dict]:
     """campaign_status's steps with labels instead of stored values."""
     return [
         {
             **step,
-            "kind_label": _label(StepKind, step["kind"]),
-            "status_label": _label(StepStatus, step["status"]),
+            "kind_label": choice_label(StepKind, step["kind"]),
+            "status_label": choice_label(StepStatus, step["status"]),
             "due_label": local_time(step["due"], campaign),
         }
         for step in figures.get("steps", [])

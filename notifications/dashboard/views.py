@@ -51,6 +51,7 @@ from common.exporting import (
     excel_delimiter,
     xlsx_response,
 )
+from common.texts import choice_label
 from notifications.campaigns import services, steering
 from notifications.dashboard import charts
 from notifications.dashboard.actions import Action, action_perform, actions_offered
@@ -84,10 +85,6 @@ BREAKDOWN_TITLES = {
     "country": gettext_lazy("By country / site"),
     "language": gettext_lazy("By language"),
 }
-
-
-def _step_label(kind: str) -> str:
-    return str(StepKind(kind).label) if kind in StepKind.values else kind
 
 
 class _Paginator(Paginator):
@@ -505,7 +502,7 @@ class Dashboard:
         campaign = self._get(request, pk)
         filters = PeopleFilter.from_query(request.GET)
         steps = list(campaign.steps.order_by("due_at", "id"))
-        step_labels = {s.id: _step_label(s.kind) for s in steps}
+        step_labels = {s.id: choice_label(StepKind, s.kind) for s in steps}
         paginator = _Paginator(
             campaign_people(campaign, filters),
             PAGE_SIZE,
@@ -557,9 +554,9 @@ class Dashboard:
         campaign = self._get(request, pk)
         filters = PeopleFilter.from_query(request.GET)
         step_labels = {
-            s.id: f"{_step_label(s.kind)} ({date_format(s.due_at, 'SHORT_DATE_FORMAT')})"
+            s.id: f"{choice_label(StepKind, s.kind)} ({date_format(s.due_at, 'SHORT_DATE_FORMAT')})"
             if s.due_at
-            else _step_label(s.kind)
+            else choice_label(StepKind, s.kind)
             for s in campaign.steps.all()
         }
         audit_record(
