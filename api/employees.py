@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from audit.models import AuditAction
 from audit.services import audit_record
 from employees.importing import address_normalise
-from employees.models import STAFF_FIELDS, Employee, manager_loops
+from employees.models import MANAGER_LOOP, STAFF_FIELDS, Employee, manager_loops
 from employees.services import employee_set_active
 from employees.signals import AddressChange, addresses_changed_send
 
@@ -43,9 +43,7 @@ def employee_upsert(
         and manager_id != employee.manager_id  # as the admin's form: when changed
         and manager_loops(employee.pk, manager_id)
     ):
-        raise ValidationError(
-            {"manager": _("This would make the employee their own manager.")}
-        )
+        raise ValidationError({"manager": MANAGER_LOOP})
     try:
         return _upsert(data=data, actor=actor, employee=employee)
     except IntegrityError as exc:

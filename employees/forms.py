@@ -7,7 +7,7 @@ from django.core.validators import FileExtensionValidator
 from django.utils.translation import gettext_lazy as _
 
 from employees.importing import address_normalise
-from employees.models import Employee, manager_loops
+from employees.models import MANAGER_LOOP, Employee, manager_loops
 from employees.timezones import zone_clean
 
 IMPORT_EXTENSIONS = ["csv", "txt", "tsv", "xlsx"]
@@ -102,9 +102,7 @@ class EmployeeForm(forms.ModelForm):
         # managing each other) must not block correcting A's address.
         changed = "manager" in self.changed_data
         if changed and manager and manager_loops(self.instance.pk, manager.pk):
-            raise forms.ValidationError(
-                _("This would make the employee their own manager.")
-            )
+            raise forms.ValidationError(MANAGER_LOOP)
         return manager
 
     def clean_email(self) -> str:

@@ -99,6 +99,10 @@ class Employee(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
 
+# Why a manager is refused by the admin's form and the API (manager_loops).
+MANAGER_LOOP = _("This would make the employee their own manager.")
+
+
 def manager_loops(employee_pk: int | None, manager_pk: int | None) -> bool:
     """Whether giving employee ``employee_pk`` the manager ``manager_pk``
     would make them their own manager, directly or through others (the
